@@ -1,0 +1,269 @@
+"""Settings: ``app.ini`` over ``app.ini.default``, overridden by ``PULLRE_<SECTION>_<KEY>``.
+
+The schema below says what each key *is* (its type and constraints); the default *values* live
+only in ``app.ini.default`` so the file people read is the one the code uses. Every problem found
+while loading is collected first and raised as one ``ConfigError``, so an operator fixes a broken
+file in one round instead of one traceback per key.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "app.ini.default"
+ENV_PREFIX = "PULLRE_"
+
+# Values that someone copied from an example and never filled in. Accepting them silently would
+# turn a missing secret into a wrong one, so they are rejected wherever they appear.
+_PLACEHOLDER = re.compile(r"^(<.*>|change[-_ ]?me|todo|xxx+|your[-_ ].*)$", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """Every bad setting found in one load, each naming its key and what is expected."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+Parser = Callable[[str], Any]
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Parser:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError("a whole number") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise ValueError(f"a whole number of at least {minimum}{upper}")
+        return number
+
+    return parse
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("true or false")
+
+
+def _url(*schemes: str, optional: bool = False) -> Parser:
+    def parse(value: str) -> str:
+        if not value:
+            if optional:
+                return ""
+            raise ValueError(f"a URL ({'/'.join(schemes)})")
+        parts = urlsplit(value)
+        scheme = parts.scheme.split("+")[0]
+        if scheme not in schemes:
+            raise ValueError(f"a URL starting with one of {', '.join(schemes)}")
+        if scheme in {"http", "https", "mysql"} and not parts.hostname:
+            raise ValueError("a URL with a host name")
+        return value.rstrip("/") if scheme in {"http", "https"} else value
+
+    return parse
+
+
+def _database_url(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if scheme not in {"sqlite", "mysql+pymysql"}:
+        raise ValueError(
+            f"sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB, not a {scheme!r} URL"
+        )
+    return value
+
+
+def _optional_int(value: str) -> int | None:
+    return None if value == "" else _integer(1)(value)
+
+
+def _existing_file_or_blank(value: str) -> str:
+    if value and not Path(value).is_file():
+        raise ValueError("a readable file (it does not exist)")
+    return value
+
+
+def _setting(parse: Parser = _text, *, secret: bool = False) -> Any:
+    return field(metadata={"parse": parse, "secret": secret})
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    database_url: str = _setting(_database_url)
+    secret_key: str = _setting(secret=True)
+    secret_key_file: str = _setting()
+    host: str = _setting()
+    port: int = _setting(_integer(1, 65535))
+    public_url: str = _setting(_url("http", "https", optional=True))
+
+
+@dataclass(frozen=True)
+class GithubSettings:
+    api_url: str = _setting(_url("http", "https"))
+    token: str = _setting(secret=True)
+    app_id: int | None = _setting(_optional_int)
+    app_private_key_file: str = _setting(_existing_file_or_blank)
+    installation_id: int | None = _setting(_optional_int)
+    webhook_secret: str = _setting(secret=True)
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    region: str = _setting()
+    endpoint_url: str = _setting(_url("http", "https", optional=True))
+
+
+@dataclass(frozen=True)
+class StagingMysqlSettings:
+    url: str = _setting(_url("mysql", optional=True), secret=True)
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    include_drafts: bool = _setting(_boolean)
+    lease_seconds: int = _setting(_integer(5))
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    controller_url: str = _setting(_url("http", "https", optional=True))
+    token: str = _setting(secret=True)
+    workdir: str = _setting()
+
+
+@dataclass(frozen=True)
+class Settings:
+    controller: ControllerSettings
+    github: GithubSettings
+    aws: AwsSettings
+    staging_mysql: StagingMysqlSettings
+    pool: PoolSettings
+    agent: AgentSettings
+
+
+SECTIONS: dict[str, type] = {
+    "controller": ControllerSettings,
+    "github": GithubSettings,
+    "aws": AwsSettings,
+    "staging_mysql": StagingMysqlSettings,
+    "pool": PoolSettings,
+    "agent": AgentSettings,
+}
+
+
+def env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def _read_ini(path: Path, problems: list[str]) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
+    except configparser.Error as exc:
+        problems.append(f"{path}: not a valid ini file ({exc.message})")
+    return parser
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    defaults_file: Path = DEFAULT_FILE,
+) -> Settings:
+    """Load settings from ``path`` (default ``app.ini``, optional) over the shipped defaults.
+
+    An explicitly named file that does not exist is an error; the implicit ``app.ini`` may be
+    absent so a fresh checkout runs on the defaults alone.
+    """
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    defaults = _read_ini(defaults_file, problems)
+    layers = [("defaults", defaults)]
+    if path is None:
+        candidate = Path("app.ini")
+        if candidate.is_file():
+            layers.append((str(candidate), _read_ini(candidate, problems)))
+    else:
+        layers.append((str(path), _read_ini(Path(path), problems)))
+
+    for origin, parser in layers[1:]:
+        for section in parser.sections():
+            if section not in SECTIONS:
+                problems.append(f"{origin}: unknown section [{section}]")
+                continue
+            known = {f.name for f in fields(SECTIONS[section])}
+            for key in parser[section]:
+                if key not in known:
+                    problems.append(f"{origin}: unknown key [{section}] {key}")
+
+    values: dict[str, dict[str, Any]] = {}
+    for section, cls in SECTIONS.items():
+        values[section] = {}
+        for spec in fields(cls):
+            name = env_name(section, spec.name)
+            raw: str | None = environ.get(name)
+            origin = name
+            if raw is None:
+                for layer_origin, parser in reversed(layers):
+                    if parser.has_option(section, spec.name):
+                        raw = parser.get(section, spec.name)
+                        origin = layer_origin
+                        break
+            if raw is None:
+                problems.append(
+                    f"[{section}] {spec.name} ({name}): missing; it must be set "
+                    f"(see app.ini.default)"
+                )
+                continue
+            raw = raw.strip()
+            if raw and _PLACEHOLDER.match(raw):
+                problems.append(
+                    f"[{section}] {spec.name} ({name}): still holds the placeholder from "
+                    f"{origin}; set a real value or leave it blank"
+                )
+                continue
+            try:
+                values[section][spec.name] = spec.metadata["parse"](raw)
+            except ValueError as exc:
+                shown = "" if spec.metadata["secret"] else f", got {raw!r}"
+                shown += f" (from {origin})"
+                problems.append(f"[{section}] {spec.name} ({name}): expected {exc}{shown}")
+
+    github = values["github"]
+    if github.get("app_id") and not (
+        github.get("app_private_key_file") and github.get("installation_id")
+    ):
+        problems.append(
+            "[github] app_id is set, so app_private_key_file and installation_id are required "
+            "too (GitHub App authentication)"
+        )
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**{section: SECTIONS[section](**values[section]) for section in SECTIONS})
+
+
+def public_url(settings: Settings) -> str:
+    """The controller's address as people reach it; links in GitHub and the UI use it."""
+    controller = settings.controller
+    return controller.public_url or f"http://{controller.host}:{controller.port}"

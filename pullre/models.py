@@ -1,0 +1,249 @@
+"""The controller's data: what GitHub told us, what the pool holds, and what we decided.
+
+Status columns are plain strings validated by Python enums (``native_enum=False`` and no CHECK
+constraint), so a later issue can add a status without a table rebuild on SQLite. Times are
+stored as naive UTC and handed back aware, the same on SQLite and MySQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Explicit constraint names keep Alembic revisions identical on SQLite and MySQL and let a
+# later revision drop a constraint by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; pullre stores aware UTC times only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class PullRequestState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    MERGED = "merged"
+
+
+class EnvironmentStatus(enum.StrEnum):
+    QUEUED = "queued"
+    PROVISIONING = "provisioning"
+    DEPLOYING = "deploying"
+    READY = "ready"
+    FAILED = "failed"
+    RELEASING = "releasing"
+    RELEASED = "released"
+
+
+#: An environment in one of these holds (or waits for) a server; released ones are history.
+ACTIVE_ENVIRONMENT_STATUSES = frozenset(EnvironmentStatus) - {EnvironmentStatus.RELEASED}
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    base_schema: Mapped[str | None] = mapped_column(String(64))
+    required_label: Mapped[str | None] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    pull_requests: Mapped[list[PullRequest]] = relationship(back_populates="repository")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class Server(Base):
+    __tablename__ = "servers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    private_ip: Mapped[str | None] = mapped_column(String(45))
+    staging_url: Mapped[str] = mapped_column(String(255), default="")
+    in_pool: Mapped[bool] = mapped_column(Boolean, default=True)
+    agent_token_hash: Mapped[str | None] = mapped_column(String(255))
+    observed_state: Mapped[str | None] = mapped_column(String(20))
+    observed_at: Mapped[datetime | None]
+    last_heartbeat: Mapped[datetime | None]
+    deployed_sha: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PullRequest(Base):
+    __tablename__ = "pull_requests"
+    __table_args__ = (
+        UniqueConstraint("repository_id", "number"),
+        Index("ix_pull_requests_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(512), default="")
+    author_login: Mapped[str] = mapped_column(String(100), default="")
+    head_ref: Mapped[str] = mapped_column(String(255), default="")
+    head_sha: Mapped[str] = mapped_column(String(40), default="")
+    #: ``owner/name`` of the head repository when it differs from the base (a fork PR).
+    head_repository: Mapped[str | None] = mapped_column(String(201))
+    state: Mapped[PullRequestState] = mapped_column(
+        _enum(PullRequestState), default=PullRequestState.OPEN
+    )
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    labels: Mapped[list[str]] = mapped_column(default=list)
+    opened_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+
+    repository: Mapped[Repository] = relationship(back_populates="pull_requests")
+    environments: Mapped[list[Environment]] = relationship(
+        back_populates="pull_request", order_by="Environment.id"
+    )
+
+
+class Environment(Base):
+    """One stay of a PR on the pool: from queued, through a server, to released."""
+
+    __tablename__ = "environments"
+    __table_args__ = (Index("ix_environments_status_queued_at", "status", "queued_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pull_request_id: Mapped[int] = mapped_column(
+        ForeignKey("pull_requests.id", ondelete="CASCADE"), index=True
+    )
+    server_id: Mapped[int | None] = mapped_column(
+        ForeignKey("servers.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[EnvironmentStatus] = mapped_column(
+        _enum(EnvironmentStatus), default=EnvironmentStatus.QUEUED
+    )
+    schema_name: Mapped[str | None] = mapped_column(String(64))
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    assigned_at: Mapped[datetime | None]
+    ready_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    pull_request: Mapped[PullRequest] = relationship(back_populates="environments")
+    server: Mapped[Server | None] = relationship()
+
+
+class GithubUser(Base):
+    """A GitHub login whose PRs clone their own source schema instead of the repository's."""
+
+    __tablename__ = "github_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(100), unique=True)
+    source_schema: Mapped[str] = mapped_column(String(64))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.MEMBER)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+class Event(Base):
+    """The audit log: every decision the controller or a person makes is written here."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    repository_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="SET NULL"), index=True
+    )
+    pull_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pull_requests.id", ondelete="SET NULL"), index=True
+    )
+    server_id: Mapped[int | None] = mapped_column(
+        ForeignKey("servers.id", ondelete="SET NULL"), index=True
+    )
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Lease(Base):
+    """A named lock with an expiry, so a crashed holder is taken over instead of waited for."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[datetime | None]
