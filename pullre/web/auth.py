@@ -1,0 +1,128 @@
+"""Login, logout and the gate in front of every page.
+
+The gate is one ``before_request`` hook with an allow-list of public endpoints, so a new view is
+private by default: forgetting a decorator cannot publish a page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response as BaseResponse
+
+from pullre import accounts
+from pullre.models import Role, User
+from pullre.web.db_session import get_session
+from pullre.web.forms import LoginForm
+
+#: Endpoints anyone may reach. Everything else needs a logged-in user.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
+
+blueprint = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.session_protection = "strong"
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    """What a request needs to know about its user, detached from any DB session."""
+
+    id: int
+    username: str
+    role: Role
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_anonymous: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @classmethod
+    def of(cls, user: User) -> SessionUser:
+        return cls(id=user.id, username=user.username, role=user.role)
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.before_request(_require_login)
+    app.register_blueprint(blueprint)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> SessionUser | None:
+    user = get_session().get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None or not user.active:
+        return None
+    return SessionUser.of(user)
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return request.path.startswith("/api/") or best == "application/json"
+
+
+def _require_login() -> BaseResponse | tuple[Response, int] | None:
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    if wants_json():
+        return jsonify(error="authentication required"), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def require_admin() -> None:
+    """Blueprint hook for admin-only areas: members get 403, enforced on the server."""
+    if not current_user.is_authenticated or not current_user.is_admin:
+        abort(403)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so the login form cannot be used as an open redirect."""
+    if not target:
+        return url_for("dashboard.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("dashboard.index")
+    return target
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str:
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(get_session(), form.username.data, form.password.data)
+        if user is not None:
+            login_user(SessionUser.of(user))
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors.append("Unknown user or wrong password.")
+    status = 200 if not form.is_submitted() else 401
+    return render_template("login.html", form=form), status  # type: ignore[return-value]
+
+
+@blueprint.post("/logout")
+def logout() -> BaseResponse:
+    logout_user()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
