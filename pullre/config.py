@@ -12,7 +12,7 @@ import configparser
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -183,6 +183,69 @@ def _read_ini(path: Path, problems: list[str]) -> configparser.ConfigParser:
     return parser
 
 
+Layer = tuple[str, configparser.ConfigParser]
+
+
+def _layers(
+    path: str | os.PathLike[str] | None, defaults_file: Path, problems: list[str]
+) -> list[Layer]:
+    """The ini files to read, lowest priority first, each with a name for error messages."""
+    layers = [("defaults", _read_ini(defaults_file, problems))]
+    if path is None:
+        candidate = Path("app.ini")
+        if candidate.is_file():
+            layers.append((str(candidate), _read_ini(candidate, problems)))
+    else:
+        layers.append((str(path), _read_ini(Path(path), problems)))
+    return layers
+
+
+def _check_unknown(layers: list[Layer], problems: list[str]) -> None:
+    """A misspelt key would otherwise be ignored and its default silently used."""
+    for origin, parser in layers[1:]:
+        for section in parser.sections():
+            if section not in SECTIONS:
+                problems.append(f"{origin}: unknown section [{section}]")
+                continue
+            known = {f.name for f in fields(SECTIONS[section])}
+            problems.extend(
+                f"{origin}: unknown key [{section}] {key}"
+                for key in parser[section]
+                if key not in known
+            )
+
+
+def _lookup(
+    section: str, key: str, layers: list[Layer], environ: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """(raw value, where it came from): the environment first, then the files, last first."""
+    name = env_name(section, key)
+    if name in environ:
+        return environ[name], name
+    for origin, parser in reversed(layers):
+        if parser.has_option(section, key):
+            return parser.get(section, key), origin
+    return None
+
+
+def _parse(section: str, spec: Field[Any], found: tuple[str, str] | None) -> Any:
+    """The typed value, or ValueError with the whole sentence naming the key."""
+    label = f"[{section}] {spec.name} ({env_name(section, spec.name)})"
+    if found is None:
+        raise ValueError(f"{label}: missing; it must be set (see app.ini.default)")
+    raw, origin = found[0].strip(), found[1]
+    if raw and _PLACEHOLDER.match(raw):
+        raise ValueError(
+            f"{label}: still holds the placeholder from {origin}; set a real value or leave it "
+            "blank"
+        )
+    try:
+        return spec.metadata["parse"](raw)
+    except ValueError as exc:
+        shown = "" if spec.metadata["secret"] else f", got {raw!r}"
+        raise ValueError(f"{label}: expected {exc}{shown} (from {origin})") from None
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -196,58 +259,19 @@ def load_settings(
     """
     environ = os.environ if environ is None else environ
     problems: list[str] = []
-
-    defaults = _read_ini(defaults_file, problems)
-    layers = [("defaults", defaults)]
-    if path is None:
-        candidate = Path("app.ini")
-        if candidate.is_file():
-            layers.append((str(candidate), _read_ini(candidate, problems)))
-    else:
-        layers.append((str(path), _read_ini(Path(path), problems)))
-
-    for origin, parser in layers[1:]:
-        for section in parser.sections():
-            if section not in SECTIONS:
-                problems.append(f"{origin}: unknown section [{section}]")
-                continue
-            known = {f.name for f in fields(SECTIONS[section])}
-            for key in parser[section]:
-                if key not in known:
-                    problems.append(f"{origin}: unknown key [{section}] {key}")
+    layers = _layers(path, defaults_file, problems)
+    _check_unknown(layers, problems)
 
     values: dict[str, dict[str, Any]] = {}
     for section, cls in SECTIONS.items():
         values[section] = {}
         for spec in fields(cls):
-            name = env_name(section, spec.name)
-            raw: str | None = environ.get(name)
-            origin = name
-            if raw is None:
-                for layer_origin, parser in reversed(layers):
-                    if parser.has_option(section, spec.name):
-                        raw = parser.get(section, spec.name)
-                        origin = layer_origin
-                        break
-            if raw is None:
-                problems.append(
-                    f"[{section}] {spec.name} ({name}): missing; it must be set "
-                    f"(see app.ini.default)"
-                )
-                continue
-            raw = raw.strip()
-            if raw and _PLACEHOLDER.match(raw):
-                problems.append(
-                    f"[{section}] {spec.name} ({name}): still holds the placeholder from "
-                    f"{origin}; set a real value or leave it blank"
-                )
-                continue
             try:
-                values[section][spec.name] = spec.metadata["parse"](raw)
+                values[section][spec.name] = _parse(
+                    section, spec, _lookup(section, spec.name, layers, environ)
+                )
             except ValueError as exc:
-                shown = "" if spec.metadata["secret"] else f", got {raw!r}"
-                shown += f" (from {origin})"
-                problems.append(f"[{section}] {spec.name} ({name}): expected {exc}{shown}")
+                problems.append(str(exc))
 
     github = values["github"]
     if github.get("app_id") and not (

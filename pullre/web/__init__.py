@@ -12,6 +12,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
+from pullre.web import (
+    auth,
+    dashboard,
+    db_session,
+    errors,
+    github_users,
+    health,
+    repositories,
+    security_headers,
+    users,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -37,18 +48,6 @@ def create_app(
     app.extensions["pullre.settings"] = settings
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.controller.database_url))
-
-    from pullre.web import (
-        auth,
-        dashboard,
-        db_session,
-        errors,
-        github_users,
-        health,
-        repositories,
-        security_headers,
-        users,
-    )
 
     db_session.init_app(app, session_factory)
     auth.init_app(app)

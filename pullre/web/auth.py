@@ -65,11 +65,11 @@ class SessionUser:
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
+    login_manager.user_loader(_load_user)
     app.before_request(_require_login)
     app.register_blueprint(blueprint)
 
 
-@login_manager.user_loader
 def _load_user(user_id: str) -> SessionUser | None:
     user = get_session().get(User, int(user_id)) if user_id.isdigit() else None
     if user is None or not user.active:

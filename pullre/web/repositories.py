@@ -49,9 +49,7 @@ def _save(form: RepositoryForm, repository: Repository) -> bool:
     repository.enabled = form.enabled.data
     session.add(repository)
     session.flush()
-    events.record(
-        session, "repository.saved", f"{owner}/{name} saved", repository_id=repository.id
-    )
+    events.record(session, "repository.saved", f"{owner}/{name} saved", repository_id=repository.id)
     return commit_or_report_duplicate(
         form.full_name.errors, f"{owner}/{name} is already registered."
     )

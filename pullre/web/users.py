@@ -31,11 +31,14 @@ def _get(user_id: int) -> User:
 
 
 def _other_active_admins(user: User) -> int:
-    return get_session().scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
-    ) or 0
+    return (
+        get_session().scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
+        )
+        or 0
+    )
 
 
 def _save(form: UserForm, user: User) -> bool:
@@ -48,10 +51,10 @@ def _save(form: UserForm, user: User) -> bool:
         form.username.errors.append(message)
         return False
     role, active = Role(form.role.data), form.active.data
-    if user.id is not None and user.is_admin and not (role is Role.ADMIN and active):
-        if _other_active_admins(user) == 0:
-            form.role.errors.append("This is the last active admin; keep at least one.")
-            return False
+    demoted = user.id is not None and user.is_admin and not (role is Role.ADMIN and active)
+    if demoted and _other_active_admins(user) == 0:
+        form.role.errors.append("This is the last active admin; keep at least one.")
+        return False
     if user.id is None and not form.password.data:
         form.password.errors.append("A new user needs a password.")
         return False

@@ -1,0 +1,62 @@
+"""Run the controller's web app under CherryPy (a production WSGI server, threads, no reloader)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import cherrypy
+
+from pullre.config import public_url
+from pullre.db import make_engine, make_session_factory
+from pullre.startup import (
+    EXIT_OK,
+    add_config_argument,
+    configure_logging,
+    require_migrated,
+    settings_or_exit,
+)
+from pullre.web import create_app
+
+log = logging.getLogger("pullre.app")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_config_argument(parser)
+    parser.add_argument("--host", help="listen address (overrides [controller] host)")
+    parser.add_argument("--port", type=int, help="listen port (overrides [controller] port)")
+    args = parser.parse_args(argv)
+    settings = settings_or_exit(args.config)
+    configure_logging()
+
+    engine = make_engine(settings.controller.database_url)
+    require_migrated(engine)
+    app = create_app(settings, session_factory=make_session_factory(engine))
+
+    host = args.host or settings.controller.host
+    port = args.port or settings.controller.port
+    cherrypy.tree.graft(app, "/")
+    cherrypy.config.update(
+        {
+            "server.socket_host": host,
+            "server.socket_port": port,
+            "server.thread_pool": 16,
+            "engine.autoreload.on": False,
+            "log.screen": False,
+            "environment": "production",
+        }
+    )
+    cherrypy.engine.signals.subscribe()  # SIGTERM/SIGINT stop the server cleanly
+    cherrypy.engine.start()
+    log.info("pullre listening on http://%s:%s (public URL %s)", host, port, public_url(settings))
+    print(f"pullre is running: open {public_url(settings)} (Ctrl-C stops it)", flush=True)
+    cherrypy.engine.block()
+    engine.dispose()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

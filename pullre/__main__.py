@@ -1,0 +1,5 @@
+import sys
+
+from pullre.cli import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""What every entry point does first: parse ``--config``, load settings, set up logging.
+
+Entry points are ``main(argv) -> int`` (httpie-style), so failures become exit statuses and
+one readable message on stderr instead of tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from sqlalchemy import Engine
+
+from pullre import migrate
+from pullre.config import ConfigError, Settings, load_settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def add_config_argument(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``--config`` is accepted before and after a sub-command, so ``suppress`` keeps the
+    sub-command's copy from overwriting a value given to the main parser."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS if suppress else None,
+        help="settings file (default: app.ini if present, over app.ini.default)",
+    )
+
+
+def settings_or_exit(path: str | None) -> Settings:
+    """Load settings or raise SystemExit(2) after printing every bad key."""
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(f"pullre: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+
+
+def require_migrated(engine: Engine) -> None:
+    """Refuse to run on a database that init.py has not brought up to date."""
+    if not migrate.is_up_to_date(engine):
+        print(
+            "pullre: the database is not initialised or not up to date; run `python init.py`",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_FAILURE)
