@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pullre import migrate
 from pullre.db import make_engine
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.mysql_fixtures"]
 
 
 @pytest.fixture(scope="session")
