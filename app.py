@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cherrypy
 
@@ -30,14 +31,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="listen port (overrides [controller] port)")
     args = parser.parse_args(argv)
     settings = settings_or_exit(args.config)
+    controller = replace(
+        settings.controller,
+        host=args.host or settings.controller.host,
+        port=args.port or settings.controller.port,
+    )
+    settings = replace(settings, controller=controller)
     configure_logging()
 
     engine = make_engine(settings.controller.database_url)
     require_migrated(engine)
     app = create_app(settings, session_factory=make_session_factory(engine))
 
-    host = args.host or settings.controller.host
-    port = args.port or settings.controller.port
+    host, port = controller.host, controller.port
     cherrypy.tree.graft(app, "/")
     cherrypy.config.update(
         {

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pullre import migrate
 from pullre.db import make_engine
 
-pytest_plugins: list[str] = ["tests.mysql_fixtures"]
+pytest_plugins: list[str] = ["tests.mysql_fixtures", "tests.ec2_fixtures", "tests.web_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -63,10 +63,11 @@ class SessionUser:
 
 
 def init_app(app: Flask) -> None:
-    csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.user_loader(_load_user)
+    # The login gate runs before the CSRF check, so an anonymous POST is sent to the login page.
     app.before_request(_require_login)
+    csrf.init_app(app)
     app.register_blueprint(blueprint)
 
 

@@ -1,0 +1,122 @@
+"""The web app under test: in-process clients on the rolled-back session, or a real server.
+
+``app``/``client`` share the test's transaction (fast, isolated). ``live_server`` runs the app in
+cheroot (CherryPy's HTTP server) on a migrated SQLite file of its own, for the browser tests.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cheroot import wsgi
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from pullre import accounts, migrate
+from pullre.config import Settings, load_settings
+from pullre.db import make_engine, make_session_factory
+from pullre.models import Role
+from pullre.web import create_app
+
+PASSWORD = "correct horse battery"
+MakeUser = Callable[..., str]
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def make_settings(database_url: str, tmp_path: Path, **environ: str) -> Settings:
+    return load_settings(
+        environ={
+            "PULLRE_CONTROLLER_DATABASE_URL": database_url,
+            "PULLRE_CONTROLLER_SECRET_KEY": "test-secret-key-0123456789",
+            "PULLRE_CONTROLLER_SECRET_KEY_FILE": str(tmp_path / "secret.key"),
+            **environ,
+        }
+    )
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return make_settings(db_url, tmp_path)
+
+
+@pytest.fixture
+def app(settings: Settings, session_factory: sessionmaker[Session]) -> Flask:
+    app = create_app(settings, session_factory=session_factory)
+    app.config["TESTING"] = True
+    return app
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The token from a page's form, as a browser would submit it."""
+    match = _CSRF.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+def make_user(session: Session) -> MakeUser:
+    def make(username: str, role: Role = Role.MEMBER) -> str:
+        accounts.create_user(session, username, PASSWORD, role)
+        session.commit()
+        return username
+
+    return make
+
+
+def log_in(client: FlaskClient, username: str) -> None:
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def admin_client(app: Flask, make_user: MakeUser) -> FlaskClient:
+    client = app.test_client()
+    log_in(client, make_user("root-admin", Role.ADMIN))
+    return client
+
+
+@pytest.fixture
+def member_client(app: Flask, make_user: MakeUser) -> FlaskClient:
+    client = app.test_client()
+    log_in(client, make_user("member", Role.MEMBER))
+    return client
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    session_factory: sessionmaker[Session]
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app in cheroot on a free port, over a fresh migrated SQLite file."""
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    migrate.upgrade(url)
+    settings = make_settings(url, tmp_path)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    server = wsgi.Server(("127.0.0.1", 0), create_app(settings, session_factory=factory))
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    host, port = server.bind_addr
+    yield LiveServer(url=f"http://{host}:{port}", settings=settings, session_factory=factory)
+    server.stop()
+    thread.join(timeout=5)
+    engine.dispose()
