@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from pullre import migrate
 from pullre.db import make_engine
 
-pytest_plugins: list[str] = ["tests.mysql_fixtures", "tests.ec2_fixtures", "tests.web_fixtures"]
+pytest_plugins: list[str] = [
+    "tests.mysql_fixtures",
+    "tests.ec2_fixtures",
+    "tests.web_fixtures",
+    "tests.github_fixtures",
+]
 
 
 @pytest.fixture(scope="session")
