@@ -6,6 +6,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from pullre.accounts import MIN_PASSWORD_LENGTH
@@ -77,7 +78,7 @@ class UserForm(FlaskForm):  # type: ignore[misc]
     username = StringField(
         "Username", validators=[DataRequired(), Length(max=100)], filters=[_strip]
     )
-    role = SelectField("Role", choices=[(r.value, r.value) for r in Role], default="member")
+    role = SelectField("Role", choices=[SelectChoice(r.value) for r in Role], default="member")
     active = BooleanField("Active", default=True)
     password = PasswordField(
         "Password",
