@@ -21,6 +21,7 @@ pytest_plugins: list[str] = [
     "tests.ec2_fixtures",
     "tests.web_fixtures",
     "tests.github_fixtures",
+    "tests.browser_fixtures",
 ]
 
 
