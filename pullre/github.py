@@ -1,0 +1,180 @@
+"""The GitHub port: what pullre asks of GitHub, in pullre's own value types.
+
+Domain code (the reconciler, reporting) takes a ``GitHub`` as an argument and never sees a
+PyGithub object, so tests can hand it the adapter pointed at the local stand-in and a future
+change of client library stays inside ``pullre.github_pygithub``. Every failure surfaces as one
+of the exception types below, promptly: a reconcile pass records "GitHub is rate limited until
+T" and moves on instead of sleeping inside a client library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pullre.config import GithubSettings
+
+PullState = Literal["open", "closed", "merged"]
+DeploymentState = Literal[
+    "error", "failure", "inactive", "in_progress", "queued", "pending", "success"
+]
+CommitState = Literal["error", "failure", "pending", "success"]
+
+
+@dataclass(frozen=True)
+class PullRequestInfo:
+    number: int
+    title: str
+    author_login: str
+    head_ref: str
+    head_sha: str
+    #: ``owner/name`` of the head repository when the PR comes from a fork; None when it comes
+    #: from the base repository itself or when the fork has been deleted (GitHub then sends
+    #: ``head.repo: null``; ``refs/pull/N/head`` still works for fetching).
+    head_repository: str | None
+    state: PullState
+    draft: bool
+    labels: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    html_url: str = ""
+
+
+@dataclass(frozen=True)
+class OpenPulls:
+    """A complete open-PR listing and the validator to send next time."""
+
+    pulls: tuple[PullRequestInfo, ...]
+    etag: str
+
+
+@dataclass(frozen=True)
+class NotModified:
+    """The listing is unchanged since ``etag``; it cost no rate limit."""
+
+    etag: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author_login: str
+    body: str
+    html_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: int
+    ref: str
+    sha: str
+    environment: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    id: int
+    deployment_id: int
+    state: DeploymentState
+    environment_url: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    id: int
+    state: CommitState
+    context: str
+    description: str
+    target_url: str
+    created_at: datetime
+
+
+class GitHubError(Exception):
+    """GitHub refused or failed a request; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class GitHubAuthError(GitHubError):
+    """The credentials were rejected (401); retrying will not help until config changes."""
+
+
+class GitHubNotFound(GitHubError):
+    """404: the repository or PR does not exist, or the credentials cannot see it."""
+
+
+class GitHubRateLimited(GitHubError):
+    """Primary (403/429 with ``X-RateLimit-Remaining: 0``) or secondary rate limit.
+
+    ``reset_at`` is when a retry may succeed: from ``Retry-After`` if sent, else from
+    ``X-RateLimit-Reset``, else a minute from now as GitHub's docs advise.
+    """
+
+    def __init__(self, message: str, status: int, reset_at: datetime) -> None:
+        super().__init__(message, status)
+        self.reset_at = reset_at
+
+
+class GitHubUnavailable(GitHubError):
+    """5xx after the configured retries, or no connection at all (``status`` None)."""
+
+
+class GitHub(Protocol):
+    """Every GitHub call pullre makes goes through one object of this type."""
+
+    def list_open_pulls(self, owner: str, name: str) -> OpenPulls | NotModified:
+        """Every open PR (all pages), or NotModified when nothing changed since last time."""
+        ...
+
+    def get_pull(self, owner: str, name: str, number: int) -> PullRequestInfo:
+        """One PR, e.g. to tell closed from merged after it left the open list."""
+        ...
+
+    def create_deployment(
+        self, owner: str, name: str, *, ref: str, environment: str, description: str = ""
+    ) -> Deployment: ...
+
+    def create_deployment_status(
+        self,
+        owner: str,
+        name: str,
+        deployment_id: int,
+        *,
+        state: DeploymentState,
+        environment_url: str = "",
+        log_url: str = "",
+        description: str = "",
+    ) -> DeploymentStatus: ...
+
+    def list_issue_comments(self, owner: str, name: str, number: int) -> tuple[Comment, ...]: ...
+
+    def create_comment(self, owner: str, name: str, number: int, body: str) -> Comment: ...
+
+    def edit_comment(self, owner: str, name: str, comment_id: int, body: str) -> Comment: ...
+
+    def create_commit_status(
+        self,
+        owner: str,
+        name: str,
+        sha: str,
+        *,
+        state: CommitState,
+        context: str,
+        description: str = "",
+        target_url: str = "",
+    ) -> CommitStatus: ...
+
+
+def make_github(settings: GithubSettings) -> GitHub:
+    """The real adapter for entry points, authenticated as ``[github]`` says."""
+    # Imported here because the adapter module imports this one for the value types.
+    from pullre.github_pygithub import adapter_from_settings  # noqa: PLC0415
+
+    return adapter_from_settings(settings)
