@@ -292,6 +292,7 @@ class GitHubStandIn(GitHubResources):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's pooled session expects
+    disable_nagle_algorithm = True  # headers and body are two writes; no 40 ms ACK wait
     timeout = 10
 
     def answer(self, request: Request) -> Response:  # pragma: no cover - replaced per server

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from github import Auth
 
-from pullre.github_pygithub import GitHubStats, PyGithubAdapter
+from pullre.github_pygithub import PyGithubAdapter
+from pullre.github_transport import GitHubStats
 from pullre.github_standin import GitHubStandIn
 
 GITHUB_TOKEN = "test-token-0123456789"
