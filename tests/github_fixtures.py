@@ -8,8 +8,8 @@ import pytest
 from github import Auth
 
 from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_transport import GitHubStats
 from pullre.github_standin import GitHubStandIn
+from pullre.github_transport import GitHubStats
 
 GITHUB_TOKEN = "test-token-0123456789"
 
