@@ -115,6 +115,10 @@ class Repository(Base):
     required_label: Mapped[str | None] = mapped_column(String(100))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Validator of the last complete open-PR listing, so an unchanged repository costs one
+    #: free conditional request per pass even though every pass is a new process.
+    pulls_etag: Mapped[str | None] = mapped_column(String(2000))
+    synced_at: Mapped[datetime | None]
 
     pull_requests: Mapped[list[PullRequest]] = relationship(back_populates="repository")
 
@@ -137,6 +141,7 @@ class Server(Base):
     observed_at: Mapped[datetime | None]
     last_heartbeat: Mapped[datetime | None]
     deployed_sha: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -174,15 +179,18 @@ class Environment(Base):
     """One stay of a PR on the pool: from queued, through a server, to released."""
 
     __tablename__ = "environments"
-    __table_args__ = (Index("ix_environments_status_queued_at", "status", "queued_at"),)
+    __table_args__ = (
+        Index("ix_environments_status_queued_at", "status", "queued_at"),
+        # A server is held by at most one environment, enforced by the database itself: the
+        # column is cleared on release, and NULLs never clash.
+        UniqueConstraint("server_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pull_request_id: Mapped[int] = mapped_column(
         ForeignKey("pull_requests.id", ondelete="CASCADE"), index=True
     )
-    server_id: Mapped[int | None] = mapped_column(
-        ForeignKey("servers.id", ondelete="SET NULL"), index=True
-    )
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="SET NULL"))
     status: Mapped[EnvironmentStatus] = mapped_column(
         _enum(EnvironmentStatus), default=EnvironmentStatus.QUEUED
     )
@@ -191,6 +199,10 @@ class Environment(Base):
     assigned_at: Mapped[datetime | None]
     ready_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
+    #: When this stay asked EC2 to start its server, so a later pass never starts it twice.
+    start_requested_at: Mapped[datetime | None]
+    #: Set when the PR's head moved; the agent redeploys and clears it.
+    deploy_requested_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
     pull_request: Mapped[PullRequest] = relationship(back_populates="environments")
@@ -241,6 +253,17 @@ class Event(Base):
     )
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class WebhookDelivery(Base):
+    """GitHub delivery ids already handled, so a redelivered webhook does nothing twice."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Lease(Base):
