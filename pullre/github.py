@@ -129,8 +129,15 @@ class GitHubUnavailable(GitHubError):
 class GitHub(Protocol):
     """Every GitHub call pullre makes goes through one object of this type."""
 
-    def list_open_pulls(self, owner: str, name: str) -> OpenPulls | NotModified:
-        """Every open PR (all pages), or NotModified when nothing changed since last time."""
+    def list_open_pulls(
+        self, owner: str, name: str, etag: str | None = None
+    ) -> OpenPulls | NotModified:
+        """Every open PR (all pages), or NotModified when nothing changed since ``etag``.
+
+        ``etag`` is the validator of an earlier ``OpenPulls``; the caller keeps it (pullre in
+        its database) because every reconcile pass may be a new process. Without one, the
+        adapter uses what it saw last in this process.
+        """
         ...
 
     def get_pull(self, owner: str, name: str, number: int) -> PullRequestInfo:

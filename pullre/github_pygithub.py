@@ -176,7 +176,9 @@ class PyGithubAdapter:
             pages.append(self._page(path, len(pages) + 1))
         return [page for page in pages if page is not None]
 
-    def list_open_pulls(self, owner: str, name: str) -> OpenPulls | NotModified:
+    def list_open_pulls(
+        self, owner: str, name: str, etag: str | None = None
+    ) -> OpenPulls | NotModified:
         """All open PRs; with a known validator, every page is asked conditionally.
 
         Each page carries its own ETag, and a change on page 3 (a push, a PR closed) leaves
@@ -185,6 +187,8 @@ class PyGithubAdapter:
         """
         key = f"{owner}/{name}"
         path = self._repo(owner, name) + "/pulls"
+        if etag is not None:
+            self.etags[key] = etag
         known = self.etags.get(key, "").split()
         first: _Page | None = None
         for number, etag in enumerate(known, start=1):
