@@ -42,6 +42,9 @@ def test_describe_pages_through_a_large_pool(ec2: Ec2Sandbox) -> None:
     # At the default page size (EC2's maximum, 1000) the same pool costs one call per chunk.
     assert ec2.adapter.describe(ids) == observed
     assert ec2.adapter.calls == {"DescribeInstances": 2}
+    ec2.adapter.reset_counts()  # as a reconcile pass does when it starts
+    assert ec2.adapter.calls == {}
+    assert ec2.adapter.attempts == {}
 
 
 def test_describe_skips_vanished_ids_and_reports_terminated_ones(ec2: Ec2Sandbox) -> None:
