@@ -191,8 +191,8 @@ class PyGithubAdapter:
             self.etags[key] = etag
         known = self.etags.get(key, "").split()
         first: _Page | None = None
-        for number, etag in enumerate(known, start=1):
-            page = self._page(path, number, etag)
+        for number, page_etag in enumerate(known, start=1):
+            page = self._page(path, number, page_etag)
             if page is not None:
                 first = page if number == 1 else None  # later page changed: start over
                 break
@@ -201,12 +201,12 @@ class PyGithubAdapter:
                 return NotModified(self.etags[key])
         pages = self._all_pages(path, first)
         by_number = {int(item["number"]): item for page in pages for item in page.items}
-        etag = " ".join(page.etag for page in pages) if all(p.etag for p in pages) else ""
-        if etag:
-            self.etags[key] = etag
+        validator = " ".join(page.etag for page in pages) if all(p.etag for p in pages) else ""
+        if validator:
+            self.etags[key] = validator
         else:
             self.etags.pop(key, None)
-        return OpenPulls(tuple(parse_pull(item) for item in by_number.values()), etag)
+        return OpenPulls(tuple(parse_pull(item) for item in by_number.values()), validator)
 
     def get_pull(self, owner: str, name: str, number: int) -> PullRequestInfo:
         _, _, data = self._request("GET", f"{self._repo(owner, name)}/pulls/{number}")

@@ -1,0 +1,123 @@
+"""Who should have an environment, who waits, and who gives a server back.
+
+Pure decisions over the controller DB; the EC2 side effects live in ``reconcile``. A PR waits in
+FIFO order of ``queued_at`` (oldest first) and is never silently skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from pullre import events
+from pullre.clock import Clock
+from pullre.models import (
+    ACTIVE_ENVIRONMENT_STATUSES,
+    Environment,
+    EnvironmentStatus,
+    PullRequest,
+    PullRequestState,
+    Repository,
+    Server,
+)
+
+#: EC2 states in which a free server may be handed to a PR. A server still ``stopping`` (or
+#: ``pending``) is left alone until a later pass sees it settle.
+ASSIGNABLE_STATES = frozenset({"stopped", "running"})
+
+
+def wants_environment(pull: PullRequest, repository: Repository, include_drafts: bool) -> bool:
+    return (
+        pull.state is PullRequestState.OPEN
+        and repository.enabled
+        and (not repository.required_label or repository.required_label in pull.labels)
+        and (include_drafts or not pull.draft)
+    )
+
+
+def _why_not(pull: PullRequest, repository: Repository) -> str:
+    if pull.state is not PullRequestState.OPEN:
+        return f"PR is {pull.state.value}"
+    if not repository.enabled:
+        return "repository disabled"
+    if repository.required_label and repository.required_label not in pull.labels:
+        return f"label {repository.required_label!r} removed"
+    return "PR is a draft"
+
+
+def plan(session: Session, include_drafts: bool, clock: Clock) -> None:
+    """Queue every wanted PR without an environment; mark unwanted environments for release."""
+    rows = session.execute(
+        select(PullRequest, Environment)
+        .join(PullRequest.repository)
+        .outerjoin(
+            Environment,
+            (Environment.pull_request_id == PullRequest.id)
+            & Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+        )
+        .options(joinedload(PullRequest.repository))
+    ).all()
+    for pull, environment in rows:
+        wanted = wants_environment(pull, pull.repository, include_drafts)
+        if wanted and environment is None:
+            queued = Environment(
+                pull_request_id=pull.id, status=EnvironmentStatus.QUEUED, queued_at=clock()
+            )
+            session.add(queued)
+            events.record(
+                session, "queued", f"#{pull.number} queued for a server", pull_request=pull
+            )
+        elif (
+            not wanted
+            and environment is not None
+            and (environment.status is not EnvironmentStatus.RELEASING)
+        ):
+            environment.status = EnvironmentStatus.RELEASING
+            events.record(
+                session,
+                "releasing",
+                f"#{pull.number} releases its environment ({_why_not(pull, pull.repository)})",
+                pull_request=pull,
+            )
+
+
+def queued_environments(session: Session) -> Sequence[Environment]:
+    return session.scalars(
+        select(Environment)
+        .where(Environment.status == EnvironmentStatus.QUEUED)
+        .order_by(Environment.queued_at, Environment.id)
+        .options(joinedload(Environment.pull_request))
+    ).all()
+
+
+def free_servers(session: Session) -> list[Server]:
+    """Pool servers no active environment holds, settled in a state we may act on."""
+    held = select(Environment.server_id).where(
+        Environment.server_id.is_not(None),
+        Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+    )
+    return list(
+        session.scalars(
+            select(Server)
+            .where(
+                Server.in_pool.is_(True),
+                Server.id.not_in(held),
+                Server.observed_state.in_(ASSIGNABLE_STATES),
+            )
+            # A running free server first: it needs no start and saves a boot.
+            .order_by((Server.observed_state == "running").desc(), Server.id)
+        )
+    )
+
+
+def held_servers(session: Session) -> dict[int, Environment]:
+    """Server id → the active environment holding it."""
+    environments = session.scalars(
+        select(Environment).where(
+            Environment.server_id.is_not(None),
+            Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+        )
+    )
+    return {env.server_id: env for env in environments if env.server_id is not None}
