@@ -58,6 +58,8 @@ def plan(session: Session, include_drafts: bool, clock: Clock) -> None:
             & Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
         )
         .options(joinedload(PullRequest.repository))
+        # PRs found in the same pass share queued_at; the older PR goes first.
+        .order_by(PullRequest.opened_at, PullRequest.repository_id, PullRequest.number)
     ).all()
     for pull, environment in rows:
         wanted = wants_environment(pull, pull.repository, include_drafts)

@@ -22,6 +22,7 @@ pytest_plugins: list[str] = [
     "tests.web_fixtures",
     "tests.github_fixtures",
     "tests.browser_fixtures",
+    "tests.reconcile_fixtures",
 ]
 
 

@@ -1,0 +1,100 @@
+"""A whole controller world for reconcile tests: a migrated DB, the GitHub stand-in, moto EC2.
+
+Passes run against their own engine (not the rolled-back test transaction) because a pass opens
+and commits many sessions of its own, as it does in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pullre import migrate
+from pullre.db import make_engine, make_session_factory
+from pullre.ec2 import Ec2
+from pullre.github_pygithub import PyGithubAdapter
+from pullre.github_standin import GitHubStandIn
+from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
+from pullre.reconcile import PassReport, run_pass
+from tests.ec2_fixtures import Ec2Sandbox
+
+OWNER, NAME = "acme", "shop"
+
+
+@dataclass
+class World:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    standin: GitHubStandIn
+    github: PyGithubAdapter
+    ec2: Ec2Sandbox
+    servers: list[str] = field(default_factory=list)
+    include_drafts: bool = False
+
+    def add_repository(self, owner: str = OWNER, name: str = NAME, **values: object) -> int:
+        self.standin.create_repo(owner, name)
+        with self.sessions() as session:
+            repo = Repository(owner=owner, name=name, **values)
+            session.add(repo)
+            session.commit()
+            return repo.id
+
+    def add_servers(self, count: int) -> list[str]:
+        ids = self.ec2.create_instances(count)
+        with self.sessions() as session:
+            for index, instance_id in enumerate(ids, start=len(self.servers) + 1):
+                session.add(
+                    Server(
+                        instance_id=instance_id,
+                        name=f"stage-{index}",
+                        staging_url=f"https://stage-{index}.example",
+                    )
+                )
+            session.commit()
+        self.servers.extend(ids)
+        return ids
+
+    def run(self, ec2: Ec2 | None = None) -> PassReport:
+        return run_pass(
+            self.engine,
+            self.github,
+            ec2 or self.ec2.adapter,
+            include_drafts=self.include_drafts,
+            lease_ttl=timedelta(seconds=60),
+        )
+
+    def environments(self) -> dict[int, tuple[str, str | None]]:
+        """PR number → (status, instance id) of its newest environment."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(PullRequest.number, Environment.status, Server.instance_id)
+                .join(Environment, Environment.pull_request_id == PullRequest.id)
+                .outerjoin(Server, Environment.server_id == Server.id)
+                .order_by(Environment.id)
+            ).all()
+        return {number: (status.value, instance) for number, status, instance in rows}
+
+    def active(self) -> dict[int, tuple[str, str | None]]:
+        return {
+            n: v for n, v in self.environments().items() if v[0] != EnvironmentStatus.RELEASED.value
+        }
+
+    def states(self) -> dict[str, str]:
+        return {i: self.ec2.state_of(i) for i in self.servers}
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, github_standin: GitHubStandIn, github: PyGithubAdapter, ec2: Ec2Sandbox
+) -> Iterator[World]:
+    url = f"sqlite:///{tmp_path / 'controller.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    yield World(engine, make_session_factory(engine), github_standin, github, ec2)
+    engine.dispose()
