@@ -44,6 +44,7 @@ def settings_or_exit(path: str | None) -> Settings:
 
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def require_migrated(engine: Engine) -> None:

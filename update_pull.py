@@ -1,0 +1,90 @@
+"""Run reconcile passes: once (cron) or in a loop. Safe to run any number of times at once."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from pullre.config import ConfigError, Settings
+from pullre.db import make_engine
+from pullre.ec2 import make_ec2
+from pullre.github import make_github
+from pullre.reconcile import PassReport, run_pass
+from pullre.startup import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    add_config_argument,
+    configure_logging,
+    require_migrated,
+    settings_or_exit,
+)
+
+log = logging.getLogger("pullre.update_pull")
+
+
+def _summary(report: PassReport) -> str:
+    if report.skipped:
+        return f"skipped: the lease is held by {report.lease_holder}"
+    return (
+        f"{report.repositories} repositories ({report.unchanged} unchanged), "
+        f"{len(report.assigned)} assigned, {len(report.started)} started, "
+        f"{len(report.stopped)} stopped, {len(report.released)} released, "
+        f"{len(report.errors)} errors"
+    )
+
+
+def run(settings: Settings, *, loop: bool, interval: float) -> int:
+    engine = make_engine(settings.controller.database_url)
+    require_migrated(engine)
+    try:
+        github = make_github(settings.github)
+    except ConfigError as exc:
+        print(f"update_pull.py: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    ec2 = make_ec2(settings.aws)
+    while True:
+        started = time.monotonic()
+        try:
+            report = run_pass(
+                engine,
+                github,
+                ec2,
+                include_drafts=settings.pool.include_drafts,
+                lease_ttl=timedelta(seconds=settings.pool.lease_seconds),
+            )
+        except Exception:
+            # A bug or an outage outside every per-PR guard: the next pass starts from the
+            # database again, so a loop keeps going and a single pass says it failed.
+            log.exception("pass failed")
+            if not loop:
+                return EXIT_FAILURE
+        else:
+            log.info("pass done in %.1fs: %s", time.monotonic() - started, _summary(report))
+        if not loop:
+            return EXIT_OK
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_config_argument(parser)
+    parser.add_argument("--loop", action="store_true", help="repeat passes until stopped")
+    parser.add_argument(
+        "--interval", type=float, default=60.0, metavar="SECONDS", help="time between passes"
+    )
+    args = parser.parse_args(argv)
+    settings = settings_or_exit(args.config)
+    configure_logging()
+    try:
+        return run(settings, loop=args.loop, interval=args.interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
