@@ -119,6 +119,8 @@ class Repository(Base):
     #: free conditional request per pass even though every pass is a new process.
     pulls_etag: Mapped[str | None] = mapped_column(String(2000))
     synced_at: Mapped[datetime | None]
+    #: Where agents fetch the code from; blank means GitHub's https URL for OWNER/NAME.
+    clone_url: Mapped[str | None] = mapped_column(String(500))
 
     pull_requests: Mapped[list[PullRequest]] = relationship(back_populates="repository")
 
@@ -141,6 +143,7 @@ class Server(Base):
     observed_at: Mapped[datetime | None]
     last_heartbeat: Mapped[datetime | None]
     deployed_sha: Mapped[str | None] = mapped_column(String(40))
+    agent_version: Mapped[str | None] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -203,10 +206,39 @@ class Environment(Base):
     start_requested_at: Mapped[datetime | None]
     #: Set when the PR's head moved; the agent redeploys and clears it.
     deploy_requested_at: Mapped[datetime | None]
+    #: The schema exists and its user has the current password; cleared by "reset data".
+    schema_ready_at: Mapped[datetime | None]
+    #: Bumped to give the PR's MySQL user a new password (the password itself is derived
+    #: from the controller's secret key and never stored).
+    credentials_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    deployed_sha: Mapped[str | None] = mapped_column(String(40))
+    deployed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
     pull_request: Mapped[PullRequest] = relationship(back_populates="environments")
     server: Mapped[Server | None] = relationship()
+
+
+class StepStatus(enum.StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class DeployStep(Base):
+    """One step of one deploy as the agent reported it, with the tail of its log."""
+
+    __tablename__ = "deploy_steps"
+    __table_args__ = (Index("ix_deploy_steps_environment_id_id", "environment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    head_sha: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str] = mapped_column(String(20))
+    status: Mapped[StepStatus] = mapped_column(_enum(StepStatus))
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    reported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class GithubUser(Base):
