@@ -9,14 +9,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from botocore.exceptions import BotoCoreError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pullre import accounts, events
+from pullre import accounts, events, servers
 from pullre.db import make_engine, make_session_factory
+from pullre.ec2 import Ec2Error, make_ec2
 from pullre.identifiers import GITHUB_LOGIN, is_schema_name, split_full_name
-from pullre.models import GithubUser, Repository, Role
+from pullre.models import GithubUser, Repository, Role, Server, utcnow
 from pullre.startup import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -45,6 +47,20 @@ def _schema(value: str) -> str:
 def _full_name(value: str) -> tuple[str, str]:
     try:
         return split_full_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _instance_id(value: str) -> str:
+    try:
+        return servers.check_instance_id(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _url(value: str) -> str:
+    try:
+        return servers.check_staging_url(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -95,6 +111,63 @@ def github_user_add(session: Session, args: argparse.Namespace) -> None:
     except IntegrityError:
         raise CommandError(f"GitHub user {args.login} is already registered") from None
     print(f"added GitHub user {args.login} → {args.schema}")
+
+
+def _print_token(instance_id: str, token: str) -> None:
+    print(f"agent token for {instance_id}: {token}")
+    print("It will not be shown again; put it in that instance's agent ini as [agent] token.")
+
+
+def _pool_server(session: Session, instance_id: str) -> Server:
+    server = session.scalar(
+        select(Server).where(Server.instance_id == instance_id, Server.in_pool.is_(True))
+    )
+    if server is None:
+        raise CommandError(f"{instance_id} is not in the pool")
+    return server
+
+
+def server_add(session: Session, args: argparse.Namespace) -> None:
+    if args.check:
+        # Only here does the CLI need AWS, so only here are [aws] settings read.
+        try:
+            found = make_ec2(settings_or_exit(args.config).aws).describe([args.instance_id])
+        except (Ec2Error, BotoCoreError) as exc:
+            raise CommandError(f"could not check {args.instance_id} in EC2: {exc}") from None
+        if args.instance_id not in found:
+            raise CommandError(f"EC2 does not know {args.instance_id} in this account and region")
+    try:
+        server, token = servers.register_server(
+            session, args.instance_id, args.url, args.name or ""
+        )
+    except servers.ServerError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"added {server.instance_id} ({server.staging_url})")
+    _print_token(server.instance_id, token)
+
+
+def server_list(session: Session, args: argparse.Namespace) -> None:
+    now = utcnow()
+    for row in servers.server_rows(session):
+        server = row.server
+        heartbeat = servers.age(server.last_heartbeat, now)
+        print(
+            f"{server.instance_id}\t{server.name or '-'}\t{server.observed_state or 'unknown'}"
+            f"\t{row.held_by or 'free'}\theartbeat {heartbeat}"
+        )
+
+
+def server_remove(session: Session, args: argparse.Namespace) -> None:
+    try:
+        servers.remove_server(session, _pool_server(session, args.instance_id))
+    except servers.ServerError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"removed {args.instance_id} from the pool")
+
+
+def server_token(session: Session, args: argparse.Namespace) -> None:
+    token = servers.rotate_token(session, _pool_server(session, args.instance_id))
+    _print_token(args.instance_id, token)
 
 
 def _password(variable: str) -> str:
@@ -175,6 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], default=Role.MEMBER.value)
+
+    server = commands.add_parser("server", help="the pool of staging servers")
+    server_commands = server.add_subparsers(dest="server_command", required=True, metavar="COMMAND")
+    add = command(
+        "add", server_add, "register an EC2 instance; prints its agent token once", server_commands
+    )
+    add.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
+    add.add_argument("--url", type=_url, required=True, help="the server's staging URL")
+    add.add_argument("--name", help="shown in the UI and PR comments")
+    add.add_argument("--check", action="store_true", help="check that EC2 knows the instance")
+    command(
+        "list", server_list, "pool servers, their state and the PR each serves", server_commands
+    )
+    remove = command("remove", server_remove, "take a server out of the pool", server_commands)
+    remove.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
+    token = command(
+        "token", server_token, "replace a server's agent token; prints it once", server_commands
+    )
+    token.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
 
     show = command("status", status, "where every open PR stands")
     show.add_argument("--json", action="store_true", help="machine-readable output")
