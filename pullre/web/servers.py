@@ -1,0 +1,217 @@
+"""Admin: the pool of staging servers, and the account's EC2 instances that could join it.
+
+EC2 is reached through the :class:`~pullre.ec2.Ec2` port given to ``create_app``, or built
+from ``[aws]`` on first use, so the app starts (and every other page works) without AWS
+credentials. An EC2 failure is a message on this page, never a 500.
+
+A new agent token is rendered straight into the response to the POST that made it, with
+``Cache-Control: no-store``: never flashed, because flashed messages travel in the (signed but
+readable) session cookie, and never redirected to, because a URL ends up in logs and history.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from botocore.exceptions import BotoCoreError
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import StringField
+from wtforms.validators import DataRequired, ValidationError
+
+from pullre import servers
+from pullre.config import Settings
+from pullre.ec2 import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage, make_ec2
+from pullre.models import Server, utcnow
+from pullre.web.auth import require_admin
+from pullre.web.db_session import get_session
+
+blueprint = Blueprint("servers", __name__, url_prefix="/servers")
+blueprint.before_request(require_admin)
+
+_EC2_KEY = "pullre.ec2"
+_ec2_lock = threading.Lock()
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def init_app(app: Flask, ec2: Ec2 | None) -> None:
+    """Keep the injected port; None means "build the real adapter when first needed"."""
+    app.extensions[_EC2_KEY] = ec2
+
+
+def get_ec2() -> Ec2:
+    ec2: Ec2 | None = current_app.extensions.get(_EC2_KEY)
+    if ec2 is not None:
+        return ec2
+    with _ec2_lock:
+        ec2 = current_app.extensions.get(_EC2_KEY)
+        if ec2 is None:
+            settings: Settings = current_app.extensions["pullre.settings"]
+            try:
+                ec2 = make_ec2(settings.aws)
+            except BotoCoreError as exc:  # e.g. no region configured
+                raise Ec2Error(f"cannot set up the EC2 client: {exc}") from exc
+            current_app.extensions[_EC2_KEY] = ec2
+        return ec2
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _checked(check: servers.Check) -> Callable[[FlaskForm, StringField], None]:
+    """A WTForms validator from the domain's check, so the UI and the CLI refuse alike."""
+
+    def validate(form: FlaskForm, field: StringField) -> None:
+        try:
+            check(field.data or "")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    return validate
+
+
+class RegisterForm(FlaskForm):  # type: ignore[misc]
+    instance_id = StringField(
+        "Instance id",
+        validators=[DataRequired(), _checked(servers.check_instance_id)],
+        filters=[_strip],
+    )
+    name = StringField("Name", filters=[_strip], description="Shown in the UI and PR comments.")
+    staging_url = StringField(
+        "Staging URL",
+        validators=[DataRequired(), _checked(servers.check_staging_url)],
+        filters=[_strip],
+        description="Where reviewers open this server's PR, e.g. https://stage-1.example.com",
+    )
+
+
+def _ec2_listing() -> tuple[InstancePage | None, str | None]:
+    """One page of the account's instances, or the message saying why there is none."""
+    tag = request.args.get("tag", "").strip()
+    try:
+        tag_filter = servers.parse_tag_filter(tag) if tag else None
+        return get_ec2().list_instances(tag_filter, request.args.get("page"), _page_size()), None
+    except ValueError as exc:
+        return None, str(exc)
+    except Ec2Error as exc:
+        return None, f"Could not list EC2 instances: {exc}"
+
+
+def _page_size() -> int:
+    size = request.args.get("per_page", type=int) or DEFAULT_PAGE_SIZE
+    return min(max(size, MIN_PAGE_SIZE), MAX_PAGE_SIZE)
+
+
+@blueprint.get("/")
+def index() -> str:
+    session = get_session()
+    page, ec2_error = _ec2_listing()
+    return render_template(
+        "servers/index.html",
+        rows=servers.server_rows(session),
+        registered=servers.registered_instance_ids(session),
+        page=page,
+        ec2_error=ec2_error,
+        tag=request.args.get("tag", "").strip(),
+        per_page=_page_size(),
+        first_page=not request.args.get("page"),
+        now=utcnow(),
+        age=servers.age,
+    )
+
+
+def _token_page(server: Server, token: str, title: str) -> Response:
+    response = Response(
+        render_template("servers/token.html", server=server, token=token, title=title)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.route("/register", methods=["GET", "POST"])
+def register() -> Response | str:
+    form = RegisterForm() if request.method == "POST" else RegisterForm(data=request.args)
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            server, token = servers.register_server(
+                session, form.instance_id.data, form.staging_url.data, form.name.data or ""
+            )
+        except servers.ServerError as exc:
+            session.rollback()
+            form.instance_id.errors.append(str(exc))
+        else:
+            session.commit()
+            return _token_page(server, token, f"{server.instance_id} registered")
+    return render_template("form.html", form=form, title="Register a server")
+
+
+def _get(server_id: int) -> Server:
+    server = get_session().get(Server, server_id)
+    if server is None or not server.in_pool:
+        abort(404)
+    return server
+
+
+@blueprint.post("/<int:server_id>/token")
+def token(server_id: int) -> Response:
+    session = get_session()
+    server = _get(server_id)
+    new_token = servers.rotate_token(session, server)
+    session.commit()
+    return _token_page(server, new_token, f"New agent token for {server.instance_id}")
+
+
+@blueprint.post("/<int:server_id>/remove")
+def remove(server_id: int) -> Response:
+    session = get_session()
+    server = _get(server_id)
+    try:
+        servers.remove_server(session, server)
+    except servers.ServerError as exc:
+        flash(str(exc), "error")
+    else:
+        session.commit()
+        flash(f"{server.instance_id} removed from the pool.", "success")
+    return redirect(url_for(".index"))
+
+
+@blueprint.post("/<int:server_id>/start")
+def start(server_id: int) -> Response:
+    return _change(server_id, servers.start_server)
+
+
+@blueprint.post("/<int:server_id>/stop")
+def stop(server_id: int) -> Response:
+    return _change(server_id, servers.stop_server)
+
+
+def _change(server_id: int, action: servers.Action) -> Response:
+    session = get_session()
+    server = _get(server_id)
+    try:
+        state = action(session, get_ec2(), server)
+    except (servers.ServerError, Ec2Error) as exc:
+        flash(str(exc), "error")
+    else:
+        note = ""
+        if action is servers.start_server and servers.holder(session, server) is None:
+            note = " No PR holds it, so the next reconcile pass stops it again."
+        flash(f"{server.instance_id} is {state}.{note}", "success")
+    # Also on failure: the error event and the server's last error are worth keeping.
+    session.commit()
+    return redirect(url_for(".index"))
