@@ -43,6 +43,9 @@ from pullre.mysql_names import (
 )
 from pullre.mysql_users import drop_user, ensure_user, kill_sessions, new_password, set_password
 
+#: A caller-chosen password shorter than this is a bug, not a choice.
+MIN_PASSWORD_LENGTH = 16
+
 __all__ = [
     "CloneFailed",
     "CloneResult",
@@ -94,8 +97,12 @@ class StagingDatabase(Protocol):
         """Throw away the PR's data and start again from ``source``."""
         ...
 
-    def create_user(self, schema: str) -> Credentials:
-        """Create the schema's user, or give it a new password; granted on that schema only."""
+    def create_user(self, schema: str, *, password: str | None = None) -> Credentials:
+        """Create the schema's user, or give it a new password; granted on that schema only.
+
+        Without ``password`` a random one is made (each call rotates it); a caller that derives
+        the password from its own secret can pass it, so it need not store it anywhere.
+        """
         ...
 
     def drop(self, schema: str) -> None:
@@ -141,10 +148,15 @@ class PyMysqlStagingDatabase:
         # reset from a vanished source keeps the PR's data instead of leaving nothing.
         return self.clone(source, target)
 
-    def create_user(self, schema: str) -> Credentials:
+    def create_user(self, schema: str, *, password: str | None = None) -> Credentials:
         checked_schema(schema)
         user = user_name(schema)
-        password = new_password()
+        if password is None:
+            password = new_password()
+        elif len(password) < MIN_PASSWORD_LENGTH:
+            raise StagingDatabaseError(
+                f"a PR user's password needs at least {MIN_PASSWORD_LENGTH} characters"
+            )
         with (
             contextlib.closing(connect(self.address)) as conn,
             translated_errors(self.address, password),

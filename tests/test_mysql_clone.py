@@ -392,6 +392,13 @@ def test_pr_user_works_in_its_schema_and_nowhere_else(
     assert refused.value.args[0] == 1045
     user_connect(rotated).close()
 
+    chosen = staging.create_user(target, password=f"derived-{secrets.token_hex(12)}")
+    user_connect(chosen).close()
+    assert chosen.url.startswith(f"mysql+pymysql://{chosen.user}:derived-")
+    with pytest.raises(StagingDatabaseError, match="at least 16"):
+        staging.create_user(target, password="short")
+    user_connect(chosen).close()  # a refused password changes nothing
+
 
 def test_drop_removes_schema_user_and_sessions_and_is_idempotent(
     staging: PyMysqlStagingDatabase, admin: pymysql.Connection[Any], cleanup: list[str]
