@@ -21,6 +21,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -135,7 +136,7 @@ def index() -> str:
 
 
 def _token_page(server: Server, token: str, title: str) -> Response:
-    response = Response(
+    response = make_response(
         render_template("servers/token.html", server=server, token=token, title=title)
     )
     response.headers["Cache-Control"] = "no-store"
