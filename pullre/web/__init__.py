@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
+from pullre.nudge import Nudger
 from pullre.secret_key import resolve_secret_key
 from pullre.web import (
     auth,
@@ -20,15 +21,22 @@ from pullre.web import (
     repositories,
     security_headers,
     users,
+    webhook,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def create_app(
-    settings: Settings, *, session_factory: sessionmaker[Session] | None = None
+    settings: Settings,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    nudger: Nudger | None = None,
 ) -> Flask:
-    """Build the app; tests pass a ``session_factory`` bound to their rolled-back transaction."""
+    """Build the app; tests pass a ``session_factory`` bound to their rolled-back transaction.
+
+    ``nudger`` runs the reconcile passes webhooks ask for; without one they wait for cron.
+    """
     app = Flask(
         __name__,
         template_folder=str(REPO_ROOT / "templates"),
@@ -51,4 +59,5 @@ def create_app(
     security_headers.init_app(app)
     for module in (health, dashboard, repositories, github_users, users):
         app.register_blueprint(module.blueprint)
+    webhook.init_app(app, nudger)
     return app

@@ -31,7 +31,8 @@ from pullre.web.db_session import get_session
 from pullre.web.forms import LoginForm
 
 #: Endpoints anyone may reach. Everything else needs a logged-in user.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
+#: The webhook authenticates itself with its signature instead.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static", "webhook.receive"})
 
 blueprint = Blueprint("auth", __name__)
 csrf = CSRFProtect()
