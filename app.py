@@ -12,6 +12,7 @@ import cherrypy
 
 from pullre.config import public_url
 from pullre.db import make_engine, make_session_factory
+from pullre.nudge import Nudger
 from pullre.startup import (
     EXIT_OK,
     add_config_argument,
@@ -41,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     engine = make_engine(settings.controller.database_url)
     require_migrated(engine)
-    app = create_app(settings, session_factory=make_session_factory(engine))
+    # Webhooks nudge passes in this process; without a secret the webhook refuses everything.
+    nudger = Nudger(settings, engine) if settings.github.webhook_secret else None
+    app = create_app(settings, session_factory=make_session_factory(engine), nudger=nudger)
 
     host, port = controller.host, controller.port
     cherrypy.tree.graft(app, "/")
@@ -60,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("pullre listening on http://%s:%s (public URL %s)", host, port, public_url(settings))
     print(f"pullre is running: open {public_url(settings)} (Ctrl-C stops it)", flush=True)
     cherrypy.engine.block()
+    if nudger is not None:
+        nudger.close()
     engine.dispose()
     return EXIT_OK
 
