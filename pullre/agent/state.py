@@ -1,0 +1,77 @@
+"""What this box runs, remembered across passes in ``<workdir>/state.json``.
+
+A pass never trusts that the previous one finished, so the file is replaced atomically and read
+defensively: a missing or unreadable file means "nothing known runs", which at worst costs one
+redeploy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """The app process this agent started, identified by PID *and* start time (PID reuse)."""
+
+    pid: int
+    start_time: int | None
+    sha: str
+    checkout: str
+
+
+@dataclass
+class Failure:
+    """The last failed deploy of a sha, so it is retried with growing pauses, not every pass."""
+
+    sha: str
+    attempts: int
+    at: float
+
+
+@dataclass
+class State:
+    environment_id: int | None = None
+    pr_number: int | None = None
+    #: The sha whose deploy passed its health check and whose app is ``app``.
+    deployed_sha: str | None = None
+    app: App | None = None
+    failure: Failure | None = None
+    next_checkout: int = 1
+    checkouts: list[str] = field(default_factory=list)
+
+
+def path_in(workdir: Path) -> Path:
+    return workdir / "state.json"
+
+
+def load(workdir: Path) -> State:
+    path = path_in(workdir)
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        app = raw.pop("app", None)
+        failure = raw.pop("failure", None)
+        return State(
+            **raw,
+            app=App(**app) if app else None,
+            failure=Failure(**failure) if failure else None,
+        )
+    except FileNotFoundError:
+        return State()
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return State()
+
+
+def save(workdir: Path, state: State) -> None:
+    path = path_in(workdir)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+    os.replace(temporary, path)

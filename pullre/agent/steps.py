@@ -1,0 +1,214 @@
+"""Deploying one sha, step by step, each step reported (running, then ok/failed/skipped).
+
+fetch → checkout (+ reading ``.pullre.toml``) → build → migrate → start → health → smoke.
+Everything before ``start`` happens beside the running app, in a fresh worktree, so a deploy
+that fails there leaves the previous app serving; only ``start`` replaces it. Steps after a
+failed one are not reported. Smoke checks are not run by this agent version: ``smoke`` is
+reported ``skipped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from pullre.agent import commands, health, migrator, repo_config, supervisor
+from pullre.agent.assignment import Assignment
+from pullre.agent.controller import Controller, ControllerRefused, ControllerUnavailable
+from pullre.agent.environment import command_environ
+from pullre.agent.git import GitError, Repo
+from pullre.agent.repo_config import RepoConfig, RepoConfigError
+from pullre.agent.settings import AgentSettings
+from pullre.agent.state import App, Failure, State, save
+
+log = logging.getLogger(__name__)
+COMMAND_TIMEOUT_S = 1800.0
+
+
+class StepFailed(Exception):
+    """A step failed and was reported; the deploy stops here."""
+
+
+@dataclass
+class Deploy:
+    settings: AgentSettings
+    controller: Controller
+    assignment: Assignment
+    state: State
+    environ: Mapping[str, str]
+
+    @property
+    def workdir(self) -> Path:
+        return self.settings.workdir
+
+    @property
+    def repo(self) -> Repo:
+        return Repo(self.workdir / "repo.git", self.environ)
+
+    def report(self, step: str, status: str, text: str = "") -> None:
+        """Send one step; a controller that cannot take it does not stop the deploy."""
+        a = self.assignment
+        try:
+            self.controller.report_step(a.environment_id, a.head_sha, step, status, text)
+        except (ControllerUnavailable, ControllerRefused) as exc:
+            log.warning("could not report %s %s: %s", step, status, exc)
+
+    def step(self, name: str, action: Callable[[], str]) -> str:
+        self.report(name, "running")
+        try:
+            output = action()
+        except (GitError, RepoConfigError, migrator.MigrationError, OSError, ValueError) as exc:
+            self.fail(name, str(exc))
+        self.report(name, "ok", output)
+        return output
+
+    def fail(self, name: str, text: str) -> NoReturn:
+        log.warning("step %s failed for %s:\n%s", name, self.assignment.head_sha, text[-2000:])
+        self.report(name, "failed", text)
+        sha = self.assignment.head_sha
+        previous = self.state.failure
+        attempts = previous.attempts + 1 if previous and previous.sha == sha else 1
+        self.state.failure = Failure(sha=sha, attempts=attempts, at=time.time())
+        raise StepFailed(name)
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def full(self) -> None:
+        """Fetch, check out, build, migrate, then replace the app. Raises StepFailed."""
+        a = self.assignment
+        log.info("deploying PR #%d at %s", a.pr_number, a.head_sha)
+        self.step("fetch", lambda: self.repo.fetch_pr(a.clone_url, a.pr_number))
+        checkout = self.workdir / "checkouts" / str(self.state.next_checkout)
+        self.state.next_checkout += 1
+        self.state.checkouts.append(str(checkout))
+        save(self.workdir, self.state)
+        config_box: list[RepoConfig] = []
+
+        def check_out() -> str:
+            output = self.repo.checkout(a.head_sha, checkout)
+            config_box.append(self.config())
+            return output + describe(config_box[0])
+
+        self.step("checkout", check_out)
+        config = config_box[0]
+        env = command_environ(self.environ, config, a)
+        self.command_step("build", config.build, checkout, env)
+        if config.migrate is not None:
+            self.command_step("migrate", config.migrate, checkout, env)
+        elif config.sql_dir is not None:
+            self.step("migrate", lambda: self.builtin_migrate(checkout, config.sql_dir or "", env))
+        else:
+            self.report("migrate", "skipped", "no migrate command and no [migrations] sql_dir")
+        self.replace_app(checkout, config, env)
+        self.report("smoke", "skipped", "smoke checks are not run by this agent version")
+        self.remove_checkouts(keep=checkout)
+
+    def restart(self) -> None:
+        """Start the current sha's app again from its checkout (it died). Raises StepFailed."""
+        app = self.state.app
+        assert app is not None
+        log.info("the app of %s is not running; restarting it", app.sha)
+        config = self.config()
+        env = command_environ(self.environ, config, self.assignment)
+        self.replace_app(Path(app.checkout), config, env)
+
+    def config(self) -> RepoConfig:
+        a = self.assignment
+        return repo_config.load(self.repo.read_file(a.head_sha), a.defaults, self.settings)
+
+    def command_step(
+        self, name: str, argv: tuple[str, ...] | None, cwd: Path, env: Mapping[str, str]
+    ) -> None:
+        if argv is None:
+            self.report(name, "skipped", f"no {name} command")
+            return
+        self.report(name, "running", f"$ {shlex.join(argv)}")
+        result = commands.run(
+            argv, cwd=cwd, env=env, log_path=self.log_path(name), timeout=COMMAND_TIMEOUT_S
+        )
+        if not result.ok:
+            self.fail(name, result.log)
+        self.report(name, "ok", result.log)
+
+    def builtin_migrate(self, checkout: Path, sql_dir: str, env: Mapping[str, str]) -> str:
+        if self.assignment.database is None:
+            raise migrator.MigrationError(
+                "[migrations] sql_dir is set but this environment has no database"
+            )
+        return migrator.migrate(checkout, sql_dir, self.assignment.database, self.workdir, env)
+
+    def replace_app(self, checkout: Path, config: RepoConfig, env: Mapping[str, str]) -> None:
+        """Stop whatever runs, start the new app, wait until it answers."""
+        a = self.assignment
+        self.report("start", "running")
+        if config.start is None:
+            self.fail("start", "no start command: set [deploy] start in .pullre.toml")
+        assert config.start is not None
+        stop_app(self.state)
+        save(self.workdir, self.state)
+        log_path = self.log_path("app")
+        try:
+            pid = supervisor.start(config.start, checkout, env, log_path)
+        except OSError as exc:
+            self.fail("start", f"cannot run {config.start[0]!r}: {exc.strerror or exc}")
+        self.state.app = App(
+            pid=pid, start_time=supervisor.start_time(pid), sha=a.head_sha, checkout=str(checkout)
+        )
+        save(self.workdir, self.state)
+        self.report("start", "ok", f"started pid {pid}: {shlex.join(config.start)}")
+
+        self.report("health", "running")
+        app = self.state.app
+        outcome = health.wait_healthy(
+            app.pid, app.start_time, config.port, config.health_path, config.health_timeout
+        )
+        if not outcome.ok:
+            stop_app(self.state)  # a half-started app only holds the port for the next try
+            self.fail(
+                "health", f"{outcome.message}\n--- app log ---\n{commands.read_tail(log_path)}"
+            )
+        self.state.deployed_sha = a.head_sha
+        self.state.failure = None
+        save(self.workdir, self.state)
+        self.report("health", "ok", outcome.message)
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / "logs" / f"{name}.log"
+
+    def remove_checkouts(self, keep: Path | None) -> None:
+        """Worktrees of earlier deploys, except the one the app runs from (and ``keep``)."""
+        running = self.state.app.checkout if self.state.app else None
+        for path in list(self.state.checkouts):
+            if path in {running, str(keep) if keep else None}:
+                continue
+            try:
+                self.repo.remove_worktree(Path(path))
+            except (GitError, OSError) as exc:
+                log.warning("could not remove old checkout %s: %s", path, exc)
+                continue
+            self.state.checkouts.remove(path)
+
+
+def stop_app(state: State) -> None:
+    if state.app is not None:
+        if supervisor.stop(state.app.pid, state.app.start_time):
+            log.info("stopped the app (pid %d, %s)", state.app.pid, state.app.sha)
+        state.app = None
+        state.deployed_sha = None
+
+
+def describe(config: RepoConfig) -> str:
+    def show(argv: tuple[str, ...] | None) -> str:
+        return shlex.join(argv) if argv else "-"
+
+    return (
+        f"\nbuild: {show(config.build)}\nmigrate: {show(config.migrate)}"
+        f"\nsql_dir: {config.sql_dir or '-'}\nstart: {show(config.start)}"
+        f"\nport: {config.port}  health: {config.health_path} within {config.health_timeout:g} s"
+        f"\nenv: {', '.join(sorted(config.env)) or '-'}\n"
+    )

@@ -1,0 +1,309 @@
+"""The agent's boundaries made real for tests (a pytest plugin, listed in conftest).
+
+``fake_controller``
+    A stdlib HTTP stand-in of the controller's agent API (``GET /api/agent/assignment``,
+    ``POST /api/agent/steps``, ``POST /api/agent/heartbeat``) on 127.0.0.1 that records every
+    request. Set ``assignment`` (the inner object or None), ``status`` (e.g. 503) or
+    ``steps_status`` (e.g. 409) to steer it.
+``origin``
+    A real git repository standing for the GitHub base repository: ``commit(...)`` makes
+    commits, ``open_pr(n, sha)`` points ``refs/pull/N/head`` at a commit, as GitHub does.
+``agent``
+    The agent on a fresh workdir against ``fake_controller``; ``agent.run()`` is one pass.
+    Teardown stops any app the agent left running.
+``pr_database``
+    The ``database`` member of an assignment for a PR-like MySQL user (a password full of URL
+    and option-file metacharacters) granted on ``mysql_database_url``'s database only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from sqlalchemy import make_url
+
+from pullre.agent import deploy, state, supervisor
+from pullre.agent.settings import AgentSettings
+
+SAMPLE_APP = Path(__file__).parent / "sample_app" / "app.py"
+TOKEN = "agent-token-for-tests"
+NASTY_PASSWORD = "p@ss:w/rd\"\\#' %20;$x`q` end"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    body: Any
+    authorization: str
+
+
+@dataclass
+class FakeController:
+    url: str = ""
+    assignment: dict[str, Any] | None = None
+    status: int = 200
+    steps_status: int = 200
+    requests: list[Request] = field(default_factory=list)
+
+    def steps(self) -> list[tuple[str, str]]:
+        return [(r.body["step"], r.body["status"]) for r in self.step_requests()]
+
+    def step_requests(self) -> list[Request]:
+        return [r for r in self.requests if r.path == "/api/agent/steps"]
+
+    def step_log(self, step: str, status: str) -> str:
+        logs = [
+            r.body["log"]
+            for r in self.step_requests()
+            if (r.body["step"], r.body["status"]) == (step, status)
+        ]
+        assert logs, f"no {step}/{status} reported; got {self.steps()}"
+        return str(logs[-1])
+
+    def heartbeats(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.path == "/api/agent/heartbeat"]
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+
+def _handler(controller: FakeController) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            auth = self.headers.get("Authorization", "")
+            controller.requests.append(Request(method, self.path, body, auth))
+            if auth != f"Bearer {TOKEN}":
+                self._answer(401, {"error": "unknown agent token"})
+            elif controller.status != 200:
+                self._answer(controller.status, {"error": "the controller is having a bad day"})
+            elif (method, self.path) == ("GET", "/api/agent/assignment"):
+                self._answer(200, {"assignment": controller.assignment})
+            elif (method, self.path) == ("POST", "/api/agent/steps"):
+                if controller.steps_status != 200:
+                    self._answer(controller.steps_status, {"error": "not this server's"})
+                else:
+                    self._answer(200, {"ok": True})
+            elif (method, self.path) == ("POST", "/api/agent/heartbeat"):
+                self._answer(200, {"ok": True})
+            else:
+                self._answer(404, {"error": "no such endpoint"})
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def fake_controller() -> Iterator[FakeController]:
+    controller = FakeController()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(controller))
+    server.daemon_threads = True
+    controller.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield controller
+    server.shutdown()
+    server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"git {args}: {result.stderr}"
+    return result.stdout.strip()
+
+
+def pullre_toml(port: int, **deploy_keys: Any) -> str:
+    """A ``.pullre.toml`` starting the sample app with this interpreter on ``port``."""
+    keys = {"start": [sys.executable, "app.py"], "port": port, "health_timeout": 15}
+    keys.update(deploy_keys)
+    lines = ["[deploy]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in keys.items() if value is not None]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class OriginRepo:
+    """The base repository as GitHub holds it, PR heads included."""
+
+    path: Path
+    port: int
+
+    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+        """Commit on the current branch (``None`` deletes a file); returns the sha."""
+        for name, content in files.items():
+            target = self.path / name
+            if content is None:
+                git(self.path, "rm", "-q", "--", name)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+            git(self.path, "add", "--", name)
+        git(self.path, "commit", "-q", "--allow-empty", "-m", message)
+        return git(self.path, "rev-parse", "HEAD")
+
+    def fork_commit(self, files: dict[str, str | None], message: str = "fork") -> str:
+        """A commit on no branch of this repository, as a fork's commit is to GitHub."""
+        git(self.path, "checkout", "-q", "--detach")
+        try:
+            return self.commit(files, message)
+        finally:
+            git(self.path, "checkout", "-q", "--force", "main")
+
+    def open_pr(self, number: int, sha: str) -> None:
+        git(self.path, "update-ref", f"refs/pull/{number}/head", sha)
+
+    def assignment(self, number: int, sha: str, **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "environment_id": 7,
+            "repository": "acme/shop",
+            "clone_url": str(self.path),
+            "pr_number": number,
+            "head_sha": sha,
+            "head_ref": "feature-x",
+            "redeploy": False,
+            "database": None,
+            "defaults": {
+                "port": 8000,
+                "health_path": "/",
+                "start": None,
+                "migrate": None,
+                "build": None,
+            },
+        }
+        body.update(overrides)
+        return body
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> OriginRepo:
+    path = tmp_path / "origin"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    repo = OriginRepo(path=path, port=free_port())
+    repo.commit(
+        {"app.py": SAMPLE_APP.read_text(), ".pullre.toml": pullre_toml(repo.port)}, "initial"
+    )
+    return repo
+
+
+@dataclass
+class Agent:
+    settings: AgentSettings
+    controller: FakeController
+    environ: dict[str, str]
+
+    def run(self, **changes: Any) -> int:
+        settings = replace(self.settings, **changes) if changes else self.settings
+        return deploy.run_pass(settings, environ=self.environ)
+
+    def state(self) -> state.State:
+        return state.load(self.settings.workdir)
+
+    def app_pid(self) -> int:
+        app = self.state().app
+        assert app is not None, "no app recorded"
+        return app.pid
+
+    def get(self, port: int, path: str = "/") -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return str(response.read().decode())
+
+    def answers(self, port: int) -> bool:
+        try:
+            self.get(port)
+        except (urllib.error.URLError, OSError):
+            return False
+        return True
+
+
+@pytest.fixture
+def agent(fake_controller: FakeController, tmp_path: Path) -> Iterator[Agent]:
+    settings = AgentSettings(
+        controller_url=fake_controller.url, token=TOKEN, workdir=tmp_path / "agent"
+    )
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("PULLRE_")}
+    environ["PULLRE_AGENT_TOKEN"] = TOKEN  # as on a box configured through the environment
+    helper = Agent(settings=settings, controller=fake_controller, environ=environ)
+    yield helper
+    app = helper.state().app
+    if app is not None:
+        supervisor.stop(app.pid, app.start_time, timeout=5)
+
+
+@pytest.fixture
+def pr_database(mysql_database_url: str) -> Iterator[dict[str, Any]]:
+    url = make_url(mysql_database_url)
+    user = f"pr_{secrets.token_hex(4)}"
+    admin = pymysql.connect(
+        host=url.host, port=url.port or 3306, user=url.username, password=url.password or ""
+    )
+    hosts = ("%", "localhost", "127.0.0.1")
+    with admin.cursor() as cursor:
+        for host in hosts:
+            cursor.execute("CREATE USER %s@%s IDENTIFIED BY %s", (user, host, NASTY_PASSWORD))
+            cursor.execute(f"GRANT ALL PRIVILEGES ON `{url.database}`.* TO %s@%s", (user, host))
+    try:
+        yield {
+            "host": url.host,
+            "port": url.port or 3306,
+            "user": user,
+            "password": NASTY_PASSWORD,
+            "name": url.database,
+        }
+    finally:
+        with admin.cursor() as cursor:
+            for host in hosts:
+                cursor.execute("DROP USER IF EXISTS %s@%s", (user, host))
+        admin.close()
