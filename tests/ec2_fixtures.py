@@ -6,8 +6,10 @@ does, answering with the error bodies and status codes EC2 itself uses.
 
 Moto moves instances between states at once: StartInstances answers "pending" but the instance
 is "running" on the next describe; StopInstances answers "stopping" and it is "stopped" next.
-EC2 instances are not among moto's state-managed models, so a test cannot hold one in
-"stopping"; the proxy's ``IncorrectInstanceState`` stands in for that.
+EC2 instances are not among moto's state-managed models, so moto never shows one in
+"stopping" or "pending". The proxy's ``report_state`` rewrites DescribeInstances answers so a
+test can show a reconciler an instance mid-transition, and ``IncorrectInstanceState`` stands in
+for EC2 refusing a call in such a state.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import re
 import threading
+import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -195,6 +200,16 @@ EC2_ERRORS: dict[str, tuple[int, str]] = {
     ),
 }
 _VERBS = {"StartInstances": "started", "StopInstances": "stopped"}
+#: EC2's numeric code for each instance state, as DescribeInstances reports it.
+STATE_CODES = {
+    "pending": 0,
+    "running": 16,
+    "shutting-down": 32,
+    "terminated": 48,
+    "stopping": 64,
+    "stopped": 80,
+}
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 @dataclass
@@ -204,12 +219,35 @@ class _Fault:
     remaining: int
 
 
+@dataclass
+class _Rewrite:
+    instance_id: str
+    state: str
+    remaining: int
+
+
+@dataclass(frozen=True)
+class ProxiedRequest:
+    """One request the proxy saw, in arrival order (retries are requests of their own)."""
+
+    action: str
+    #: ``InstanceId.N`` parameters (start/stop); DescribeInstances filters are not listed.
+    instance_ids: tuple[str, ...]
+    #: The access key id the request was signed with, so a test can tell processes apart.
+    access_key: str
+    #: The EC2 error code the proxy answered with, or None when moto answered.
+    fault: str | None
+    at: float
+
+
 class Ec2FaultProxy:
     """A local HTTP proxy before moto that answers chosen requests with EC2 errors.
 
     ``fail_next`` queues faults; a request takes the first queued fault whose action matches
     and that has answers left, every other request is forwarded to moto untouched. ``actions``
-    lists every request's Action in arrival order, retries included.
+    lists every request's Action in arrival order, retries included, and ``requests`` the same
+    with instance ids, signing key and fault. ``report_state`` makes DescribeInstances answers
+    show an instance in another state; ``hold`` parks requests of one action until released.
     """
 
     def __init__(self, upstream: str) -> None:
@@ -217,7 +255,13 @@ class Ec2FaultProxy:
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
+        self._rewrites: list[_Rewrite] = []
         self.actions: list[str] = []
+        self.requests: list[ProxiedRequest] = []
+        self._hold_action: str | None = None
+        self._held: list[str] = []  # access keys of requests parked right now
+        self._released = threading.Event()
+        self._released.set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -236,9 +280,12 @@ class Ec2FaultProxy:
         self._thread.join()
 
     def clear(self) -> None:
+        self.release_hold()
         with self._lock:
             self._faults.clear()
+            self._rewrites.clear()
             self.actions.clear()
+            self.requests.clear()
 
     def fail_next(self, count: int, code: str, *, action: str | None = None) -> None:
         assert code in EC2_ERRORS, f"no EC2 error shape known for {code}"
@@ -252,14 +299,93 @@ class Ec2FaultProxy:
         with self._lock:
             return self.actions.count(action)
 
-    def _take_fault(self, action: str) -> _Fault | None:
+    def report_state(self, instance_id: str, state: str, *, times: int) -> None:
+        """The next ``times`` DescribeInstances answers that list the instance show ``state``.
+
+        Moto settles every start and stop at once; this is how a test shows a client an
+        instance that is still ``stopping`` or ``pending``, through real boto3 and HTTP.
+        """
+        assert state in STATE_CODES, f"no EC2 state {state!r}"
+        with self._lock:
+            self._rewrites.append(_Rewrite(instance_id, state, times))
+
+    def forwarded(self, action: str) -> Counter[str]:
+        """Instance id → requests of ``action`` naming it that reached moto (faults left out)."""
+        with self._lock:
+            return Counter(
+                instance_id
+                for request in self.requests
+                if request.action == action and request.fault is None
+                for instance_id in request.instance_ids
+            )
+
+    def hold(self, action: str) -> None:
+        """Park every request of ``action`` (before it reaches moto) until ``release_hold``."""
+        with self._lock:
+            self._hold_action = action
+            self._released.clear()
+
+    def release_hold(self) -> None:
+        with self._lock:
+            self._hold_action = None
+            self._released.set()
+
+    def held(self) -> list[str]:
+        """Access keys of the requests parked by ``hold`` right now."""
+        with self._lock:
+            return list(self._held)
+
+    def _take_fault(
+        self, action: str, instance_ids: tuple[str, ...] = (), access_key: str = ""
+    ) -> _Fault | None:
         with self._lock:
             self.actions.append(action)
+            taken = None
             for fault in self._faults:
                 if fault.remaining > 0 and fault.action in (None, action):
                     fault.remaining -= 1
-                    return fault
-        return None
+                    taken = fault
+                    break
+            self.requests.append(
+                ProxiedRequest(
+                    action,
+                    instance_ids,
+                    access_key,
+                    taken.code if taken else None,
+                    time.monotonic(),
+                )
+            )
+        return taken
+
+    def _wait_if_held(self, action: str, access_key: str, timeout: float = 120.0) -> None:
+        with self._lock:
+            if self._hold_action != action:
+                return
+            self._held.append(access_key)
+        try:
+            self._released.wait(timeout)
+        finally:
+            with self._lock:
+                self._held.remove(access_key)
+
+    def _rewrite(self, action: str, payload: bytes) -> bytes:
+        if action != "DescribeInstances":
+            return payload
+        text = payload.decode("utf-8")
+        with self._lock:
+            for rewrite in self._rewrites:
+                if rewrite.remaining <= 0:
+                    continue
+                pattern = re.compile(
+                    rf"(<instanceId>{re.escape(rewrite.instance_id)}</instanceId>.*?"
+                    r"<instanceState>)<code>\d+</code><name>[a-z-]+</name>(</instanceState>)",
+                    re.DOTALL,
+                )
+                state = f"<code>{STATE_CODES[rewrite.state]}</code><name>{rewrite.state}</name>"
+                text, found = pattern.subn(rf"\g<1>{state}\g<2>", text, count=1)
+                if found:
+                    rewrite.remaining -= 1
+        return text.encode("utf-8")
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -271,19 +397,29 @@ class Ec2FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 params = parse_qs(body.decode("utf-8"))
                 action = params.get("Action", [""])[0]
-                fault = proxy._take_fault(action)
+                instance_ids = tuple(
+                    values[0]
+                    for key, values in sorted(params.items())
+                    if key.startswith("InstanceId.")
+                )
+                match = _CREDENTIAL.search(self.headers.get("Authorization") or "")
+                access_key = match.group(1) if match else ""
+                proxy._wait_if_held(action, access_key)
+                fault = proxy._take_fault(action, instance_ids, access_key)
                 if fault is None:
-                    self._forward(body)
+                    self._forward(body, action)
                 else:
                     self._answer_error(fault.code, action, params)
 
-            def _forward(self, body: bytes) -> None:
+            def _forward(self, body: bytes, action: str) -> None:
                 upstream = http.client.HTTPConnection(*proxy._upstream, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     response = upstream.getresponse()
                     payload = response.read()
+                    if response.status == 200:
+                        payload = proxy._rewrite(action, payload)
                     skipped = {"connection", "transfer-encoding", "content-length", "keep-alive"}
                     self.send_response(response.status)
                     for name, value in response.getheaders():
