@@ -4,6 +4,13 @@ SQLite is the embedded default, so it gets the settings a server database has by
 foreign keys enforced, a busy timeout instead of instant "database is locked", and real
 transactions (pysqlite's own BEGIN handling breaks SAVEPOINT, which both the reconcile lease
 and the rolled-back test transactions rely on).
+
+Transactions on SQLite begin IMMEDIATE: a deferred one that reads, then writes after another
+connection committed, fails at once with SQLITE_BUSY_SNAPSHOT (no busy wait can save it),
+which is exactly what a webhook and a reconcile pass writing together would hit. Taking the
+write lock up front makes writers queue on the busy timeout instead; the price is that code
+must not hold a transaction open across slow calls (GitHub, EC2, a schema clone), which the
+reconciler avoids by committing before each of them.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

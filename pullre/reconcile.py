@@ -7,9 +7,10 @@ at any point is finished by the next one. Order matters:
 1. sync every enabled repository (a GitHub problem is recorded, the other repositories go on);
 2. plan: queue wanted PRs, mark unwanted environments for release;
 3. observe the pool with one paginated DescribeInstances;
-4. release: stop what is no longer wanted, free its server once it is stopped;
+4. release: stop what is no longer wanted, drop its schema, free its server once stopped;
 5. assign queued PRs to free servers, oldest first, and start them;
-6. stop running pool instances that no environment holds (left by a crash).
+6. stop running pool instances that no environment holds (left by a crash);
+7. clone the schema of every environment that has a server but no schema yet.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import events, lease, pool
+from pullre import events, lease, pool, provisioning
 from pullre.clock import Clock, system_clock
 from pullre.ec2 import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
 from pullre.github import GitHub, GitHubError, GitHubRateLimited
 from pullre.models import Environment, EnvironmentStatus, Repository, Server
+from pullre.mysql import StagingDatabase
 from pullre.sync import sync_repository
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ def run_pass(
     lease_ttl: timedelta,
     clock: Clock = system_clock,
     holder: str | None = None,
+    staging: StagingDatabase | None = None,
+    secret_key: str = "",
 ) -> PassReport:
     """Take the lease and reconcile once; a pass that finds the lease taken does nothing."""
     holder = holder or new_holder()
@@ -79,6 +83,7 @@ def run_pass(
         return PassReport(skipped=True, lease_holder=other)
     sessions = sessionmaker(engine, expire_on_commit=False)
     work = _Pass(sessions=sessions, github=github, ec2=ec2, clock=clock, renew=handle.renew)
+    work.staging, work.secret_key = staging, secret_key
     try:
         work.run(include_drafts)
     finally:
@@ -101,6 +106,8 @@ class _Pass:
         self.renew = renew
         self.report = PassReport()
         self.ec2_usable = True
+        self.staging: StagingDatabase | None = None
+        self.secret_key = ""
 
     def run(self, include_drafts: bool) -> None:
         self.sync_all()
@@ -115,6 +122,7 @@ class _Pass:
         self.assign(observed)
         self.start_provisioning(observed)
         self.stop_orphans(observed)
+        self.provision_schemas()
 
     # -- GitHub -------------------------------------------------------------------------------
 
@@ -137,6 +145,7 @@ class _Pass:
                         repository_id=repository.id,
                     )
                     continue
+                session.commit()  # GitHub may be slow: hold no transaction while it answers
                 try:
                     result = sync_repository(session, self.github, repository, self.clock)
                     session.commit()
@@ -157,6 +166,24 @@ class _Pass:
                 self.report.errors.extend(result.errors)
             self.renew()
 
+    # -- staging MySQL ------------------------------------------------------------------------
+
+    def provision_schemas(self) -> None:
+        if self.staging is None:
+            return
+        with self.sessions() as session:
+            for environment in provisioning.environments_needing_a_schema(session):
+                error = provisioning.provision(
+                    session,
+                    self.staging,
+                    environment,
+                    secret_key=self.secret_key,
+                    clock=self.clock,
+                )
+                if error is not None:
+                    self.report.errors.append(error)
+                self.renew()
+
     # -- EC2 ----------------------------------------------------------------------------------
 
     def observe(self) -> dict[str, InstanceInfo] | None:
@@ -164,6 +191,7 @@ class _Pass:
             servers = session.scalars(select(Server).where(Server.in_pool.is_(True))).all()
             if not servers:
                 return {}
+            session.commit()  # hold no transaction while EC2 answers
             try:
                 seen = self.ec2.describe([s.instance_id for s in servers])
             except Ec2Error as exc:
@@ -192,6 +220,11 @@ class _Pass:
                     if state == "running" and self.ec2_usable:
                         self._stop(session, server, environment)
                     continue  # pending: never stop mid-start; stopping: wait until stopped
+                if self.staging is not None:
+                    error = provisioning.drop(session, self.staging, environment)
+                    if error is not None:
+                        self.report.errors.append(error)
+                        continue  # keep it releasing: the next pass drops it again
                 environment.status = EnvironmentStatus.RELEASED
                 environment.released_at = self.clock()
                 environment.server_id = None
@@ -275,6 +308,7 @@ class _Pass:
     def _start(self, session: Session, environment: Environment, server: Server) -> bool:
         """Start the assigned server; on no capacity the PR goes back to the queue head."""
         pull = environment.pull_request
+        session.commit()  # hold no transaction while EC2 answers
         try:
             state = self.ec2.start(server.instance_id)
         except InsufficientCapacity as exc:
@@ -310,18 +344,20 @@ class _Pass:
         return True
 
     def _stop(self, session: Session, server: Server, environment: Environment | None) -> None:
+        pull = environment.pull_request if environment else None
+        session.commit()  # hold no transaction while EC2 answers
         try:
             state = self.ec2.stop(server.instance_id)
         except Ec2Error as exc:
             self._ec2_failed(session, exc, environment, server)
             return
         server.observed_state = state
-        why = f"#{environment.pull_request.number} released" if environment else "held by no PR"
+        why = f"#{pull.number} released" if pull else "held by no PR"
         events.record(
             session,
             "stopped",
             f"{server.instance_id} stopping ({why})",
-            pull_request=environment.pull_request if environment else None,
+            pull_request=pull,
             server=server,
         )
         session.commit()
