@@ -144,8 +144,10 @@ class PyMysqlStagingDatabase:
         )
 
     def reset(self, source: str, target: str) -> CloneResult:
-        # clone() drops the old target itself, but only once the source is known to exist: a
-        # reset from a vanished source keeps the PR's data instead of leaving nothing.
+        # clone() drops the old target itself (ending the app's sessions first, whose open
+        # transactions would hold the drop up), but only once the source is known to exist: a
+        # reset from a vanished source keeps the PR's data instead of leaving nothing. The user
+        # and its password stay, so the running app reconnects to the fresh data.
         return self.clone(source, target)
 
     def create_user(self, schema: str, *, password: str | None = None) -> Credentials:

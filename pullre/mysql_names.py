@@ -12,6 +12,7 @@ import hashlib
 import re
 
 from pullre.identifiers import SCHEMA_NAME
+from pullre.mysql_connection import StagingDatabaseError
 
 #: MySQL 5.7+/MariaDB allow 80 characters in a user name, but MySQL 5.6 and Aurora MySQL 1 only
 #: 32, and replication of a longer name to such a server fails; 32 works everywhere.
@@ -23,8 +24,11 @@ NAME_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,64}$")
 USER_HOST = "%"
 
 
-class InvalidName(ValueError):
-    """A schema or user name that pullre refuses to put into SQL."""
+class InvalidName(StagingDatabaseError, ValueError):
+    """A schema or user name that pullre refuses to put into SQL.
+
+    A staging error too, so a bad admin-entered source name fails that one PR, not the pass.
+    """
 
 
 def schema_name(repository_id: int, number: int) -> str:

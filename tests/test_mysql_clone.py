@@ -588,6 +588,7 @@ def test_schema_names_are_generated_checked_and_quoted() -> None:
             user_name(bad)
     with pytest.raises(InvalidName):
         schema_name(0, 1)
+    assert issubclass(InvalidName, StagingDatabaseError)  # one PR's bad name fails that PR only
     assert quote_identifier("we`ird") == "`we``ird`"
 
 
