@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -138,7 +139,7 @@ class Server(Base):
     private_ip: Mapped[str | None] = mapped_column(String(45))
     staging_url: Mapped[str] = mapped_column(String(255), default="")
     in_pool: Mapped[bool] = mapped_column(Boolean, default=True)
-    agent_token_hash: Mapped[str | None] = mapped_column(String(255))
+    agent_token_hash: Mapped[str | None] = mapped_column(String(255), unique=True)
     observed_state: Mapped[str | None] = mapped_column(String(20))
     observed_at: Mapped[datetime | None]
     last_heartbeat: Mapped[datetime | None]
@@ -296,6 +297,39 @@ class WebhookDelivery(Base):
     delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
     event: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class GithubReport(Base):
+    """What pullre last told GitHub about a PR, per kind of report, so it only speaks on change.
+
+    ``key`` names the report (``comment``, ``deployment:<environment id>``,
+    ``status:pullre/deploy``...); ``digest`` is a hash of what was sent; ``remote_id`` is
+    GitHub's id of the comment or deployment to update in place.
+    """
+
+    __tablename__ = "github_reports"
+    __table_args__ = (UniqueConstraint("pull_request_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pull_request_id: Mapped[int] = mapped_column(ForeignKey("pull_requests.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    remote_id: Mapped[int | None] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    reported_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """A person's token for ``/api/v1``; it acts with its owner's role. Stored hashed."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
 
 
 class Lease(Base):
