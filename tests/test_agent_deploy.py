@@ -189,6 +189,9 @@ def test_an_app_killed_later_is_restarted_by_the_next_pass(
     agent.run()
     pid = agent.app_pid()
     os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while supervisor.is_alive(pid, None) and time.monotonic() < deadline:
+        time.sleep(0.01)  # "later": the kernel has finished killing it
     fake_controller.clear()
 
     agent.run()

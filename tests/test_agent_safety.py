@@ -1,0 +1,103 @@
+"""What the agent refuses: PR data never reaches a shell, bad shas and URLs never reach git."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent_fixtures import Agent, FakeController, OriginRepo, pullre_toml
+
+
+def test_shell_metacharacters_in_pr_metadata_never_reach_a_shell(
+    agent: Agent, fake_controller: FakeController, origin: OriginRepo, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    build = "echo building > built.txt"  # a shell command line of the repository's own
+    sha = origin.commit({".pullre.toml": pullre_toml(origin.port, build=build)})
+    origin.open_pr(30, sha)
+    fake_controller.assignment = origin.assignment(
+        30,
+        sha,
+        head_ref=f"x; touch {marker}",
+        repository=f"acme/$(touch {marker})`touch {marker}`",
+    )
+
+    assert agent.run() == 0
+
+    assert ("health", "ok") in fake_controller.steps()
+    assert agent.get(origin.port, "/built") == "building\n"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"head_sha": "HEAD"},
+        {"head_sha": "--upload-pack=touch {marker}"},
+        {"head_sha": "A" * 40},
+        {"head_sha": "0" * 39 + " "},
+        {"pr_number": "30; touch {marker}"},
+        {"pr_number": True},
+        {"pr_number": 0},
+        {"environment_id": "7"},
+        {"clone_url": "--upload-pack=touch {marker}"},
+        {"clone_url": "ext::sh -c touch% {marker}"},
+    ],
+)
+def test_an_assignment_with_a_bad_field_is_refused_before_git_runs(
+    agent: Agent,
+    fake_controller: FakeController,
+    origin: OriginRepo,
+    tmp_path: Path,
+    overrides: dict[str, Any],
+) -> None:
+    marker = tmp_path / "pwned"
+    sha = origin.commit({"README": "x\n"})
+    origin.open_pr(30, sha)
+    bad = {
+        key: value.format(marker=marker) if isinstance(value, str) else value
+        for key, value in overrides.items()
+    }
+    fake_controller.assignment = origin.assignment(30, sha, **bad)
+
+    assert agent.run() == 1
+
+    assert [r.path for r in fake_controller.requests] == ["/api/agent/assignment"]
+    assert not (agent.settings.workdir / "repo.git").exists()
+    assert not marker.exists()
+
+
+def test_a_sha_missing_from_the_pr_ref_fails_checkout(
+    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+) -> None:
+    sha = origin.commit({"README": "x\n"})
+    origin.open_pr(31, sha)
+    elsewhere = "1" * 40
+    fake_controller.assignment = origin.assignment(31, elsewhere)
+
+    agent.run()
+
+    assert fake_controller.steps()[-1] == ("checkout", "failed")
+    assert "not in the fetched PR ref" in fake_controller.step_log("checkout", "failed")
+
+
+def test_a_chatty_build_sends_only_the_last_64_kib(
+    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+) -> None:
+    build = (
+        "i=0; while [ $i -lt 4000 ]; do echo line $i of a very chatty build step....; "
+        "i=$((i+1)); done; exit 4"
+    )
+    sha = origin.commit({".pullre.toml": pullre_toml(origin.port, build=build)})
+    origin.open_pr(32, sha)
+    fake_controller.assignment = origin.assignment(32, sha)
+
+    agent.run()
+
+    text = fake_controller.step_log("build", "failed")
+    assert len(text.encode()) <= 64 * 1024
+    assert "line 3999 of a very chatty build" in text
+    assert "line 0 of" not in text
+    assert text.rstrip().endswith("exit status 4")
