@@ -31,10 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if not args.loop:
+        return deploy.run_pass(settings)
     while True:
-        status = deploy.run_pass(settings)
-        if not args.loop:
-            return status
+        try:
+            deploy.run_pass(settings)
+        except Exception:
+            # One broken pass (a full disk, say) must not end the loop that would retry it.
+            logging.getLogger("client").exception("the pass failed; retrying after the interval")
         try:
             time.sleep(max(args.interval, 1.0))
         except KeyboardInterrupt:

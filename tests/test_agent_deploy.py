@@ -163,6 +163,11 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
     fake_controller.assignment = origin.assignment(8, fixed)
     agent.run()  # a new push deploys at once
     assert agent.get(origin.port) == f"ok {fixed}"
+    checkouts = agent.state().checkouts
+    assert len(checkouts) == 1  # the failed attempt's tree is gone
+    assert sorted(p.name for p in (agent.settings.workdir / "checkouts").iterdir()) == [
+        Path(checkouts[0]).name
+    ]
 
 
 def test_a_start_command_that_does_not_exist_fails_start(
@@ -337,3 +342,24 @@ def test_defaults_from_the_assignment_apply_without_a_pullre_toml(
 
     assert agent.get(origin.port, "/built") == "from-defaults\n"
     assert "/env" in fake_controller.step_log("health", "ok")
+
+
+def test_a_new_assignment_replaces_the_previous_prs_app(
+    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+) -> None:
+    first = origin.commit({"README": "pr 17\n"})
+    origin.open_pr(17, first)
+    fake_controller.assignment = origin.assignment(17, first)
+    agent.run()
+    old_pid = agent.app_pid()
+    second = origin.fork_commit({"README": "pr 18\n"})
+    origin.open_pr(18, second)
+    fake_controller.assignment = origin.assignment(18, second, environment_id=8)
+    fake_controller.clear()
+
+    agent.run()
+
+    assert not supervisor.is_alive(old_pid, None)
+    assert agent.get(origin.port) == f"ok {second}"
+    assert {r.body["environment_id"] for r in fake_controller.step_requests()} == {8}
+    assert agent.state().pr_number == 18

@@ -83,6 +83,7 @@ class Deploy:
         a = self.assignment
         log.info("deploying PR #%d at %s", a.pr_number, a.head_sha)
         self.step("fetch", lambda: self.repo.fetch_pr(a.clone_url, a.pr_number))
+        self.remove_checkouts(keep=None)  # earlier failed attempts; the app's own tree stays
         checkout = self.workdir / "checkouts" / str(self.state.next_checkout)
         self.state.next_checkout += 1
         self.state.checkouts.append(str(checkout))
