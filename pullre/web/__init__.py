@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
+from pullre.ec2 import Ec2
 from pullre.nudge import Nudger
 from pullre.secret_key import resolve_secret_key
 from pullre.web import (
@@ -20,6 +21,7 @@ from pullre.web import (
     health,
     repositories,
     security_headers,
+    servers,
     users,
     webhook,
 )
@@ -32,10 +34,13 @@ def create_app(
     *,
     session_factory: sessionmaker[Session] | None = None,
     nudger: Nudger | None = None,
+    ec2: Ec2 | None = None,
 ) -> Flask:
     """Build the app; tests pass a ``session_factory`` bound to their rolled-back transaction.
 
     ``nudger`` runs the reconcile passes webhooks ask for; without one they wait for cron.
+    ``ec2`` is the EC2 port of the servers page; without one it is built from ``[aws]`` on first
+    use, so the app starts without AWS credentials.
     """
     app = Flask(
         __name__,
@@ -57,7 +62,8 @@ def create_app(
     auth.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
-    for module in (health, dashboard, repositories, github_users, users):
+    for module in (health, dashboard, repositories, github_users, users, servers):
         app.register_blueprint(module.blueprint)
     webhook.init_app(app, nudger)
+    servers.init_app(app, ec2)
     return app
