@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from pullre.agent import commands, health, migrator, repo_config, supervisor
 from pullre.agent.assignment import Assignment
@@ -28,6 +28,7 @@ from pullre.agent.state import App, Failure, State, save
 
 log = logging.getLogger(__name__)
 COMMAND_TIMEOUT_S = 1800.0
+T = TypeVar("T")
 
 
 class StepFailed(Exception):
@@ -60,12 +61,16 @@ class Deploy:
 
     def step(self, name: str, action: Callable[[], str]) -> str:
         self.report(name, "running")
-        try:
-            output = action()
-        except (GitError, RepoConfigError, migrator.MigrationError, OSError, ValueError) as exc:
-            self.fail(name, str(exc))
+        output = self.attempt(name, action)
         self.report(name, "ok", output)
         return output
+
+    def attempt(self, name: str, action: Callable[[], T]) -> T:
+        """``action()``, its expected failures turned into a failed ``name`` step."""
+        try:
+            return action()
+        except (GitError, RepoConfigError, migrator.MigrationError, OSError, ValueError) as exc:
+            self.fail(name, str(exc))
 
     def fail(self, name: str, text: str) -> NoReturn:
         log.warning("step %s failed for %s:\n%s", name, self.assignment.head_sha, text[-2000:])
@@ -88,15 +93,10 @@ class Deploy:
         self.state.next_checkout += 1
         self.state.checkouts.append(str(checkout))
         save(self.workdir, self.state)
-        config_box: list[RepoConfig] = []
-
-        def check_out() -> str:
-            output = self.repo.checkout(a.head_sha, checkout)
-            config_box.append(self.config())
-            return output + describe(config_box[0])
-
-        self.step("checkout", check_out)
-        config = config_box[0]
+        self.report("checkout", "running")
+        output = self.attempt("checkout", lambda: self.repo.checkout(a.head_sha, checkout))
+        config = self.attempt("checkout", self.config)  # a bad .pullre.toml fails checkout
+        self.report("checkout", "ok", output + describe(config))
         env = command_environ(self.environ, config, a)
         self.command_step("build", config.build, checkout, env)
         if config.migrate is not None:
@@ -114,7 +114,7 @@ class Deploy:
         app = self.state.app
         assert app is not None
         log.info("the app of %s is not running; restarting it", app.sha)
-        config = self.config()
+        config = self.attempt("start", self.config)
         env = command_environ(self.environ, config, self.assignment)
         self.replace_app(Path(app.checkout), config, env)
 
