@@ -5,7 +5,7 @@
     ``POST /api/agent/steps``, ``POST /api/agent/heartbeat``) on 127.0.0.1 that records every
     request. Set ``assignment`` (the inner object or None), ``status`` (e.g. 503) or
     ``steps_status`` (e.g. 409) to steer it.
-``origin``
+``git_origin``
     A real git repository standing for the GitHub base repository: ``commit(...)`` makes
     commits, ``open_pr(n, sha)`` points ``refs/pull/N/head`` at a commit, as GitHub does.
 ``agent``
@@ -227,8 +227,8 @@ class OriginRepo:
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> OriginRepo:
-    path = tmp_path / "origin"
+def git_origin(tmp_path: Path) -> OriginRepo:
+    path = tmp_path / "git_origin"
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     repo = OriginRepo(path=path, port=free_port())

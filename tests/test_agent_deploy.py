@@ -29,16 +29,16 @@ FULL_DEPLOY = [
 
 
 def test_first_deploy_runs_the_pr_head_and_reports_every_step(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "pr 12\n"}, "pr work")
-    origin.open_pr(12, sha)
-    fake_controller.assignment = origin.assignment(12, sha)
+    sha = git_origin.commit({"README": "pr 12\n"}, "pr work")
+    git_origin.open_pr(12, sha)
+    fake_controller.assignment = git_origin.assignment(12, sha)
 
     assert agent.run() == 0
 
     assert fake_controller.steps() == FULL_DEPLOY
-    assert agent.get(origin.port) == f"ok {sha}"
+    assert agent.get(git_origin.port) == f"ok {sha}"
     assert all(r.authorization == "Bearer agent-token-for-tests" for r in fake_controller.requests)
     assert {
         (r.body["environment_id"], r.body["head_sha"]) for r in fake_controller.step_requests()
@@ -46,20 +46,20 @@ def test_first_deploy_runs_the_pr_head_and_reports_every_step(
     assert fake_controller.heartbeats() == [
         {"agent_version": "0.1.0", "deployed_sha": sha, "app_running": True, "environment_id": 7}
     ]
-    env = json.loads(agent.get(origin.port, "/env"))
+    env = json.loads(agent.get(git_origin.port, "/env"))
     assert env["PULLRE_PR_NUMBER"] == "12"
     assert env["PULLRE_SHA"] == sha
-    assert env["PORT"] == str(origin.port)
+    assert env["PORT"] == str(git_origin.port)
     assert env["DATABASE_URL"] is None  # no database in this assignment
     assert env["PULLRE_AGENT_TOKEN"] is None  # the PR's code never sees the agent's token
 
 
 def test_a_second_pass_leaves_a_healthy_app_alone(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(3, sha)
-    fake_controller.assignment = origin.assignment(3, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(3, sha)
+    fake_controller.assignment = git_origin.assignment(3, sha)
     agent.run()
     pid = agent.app_pid()
     fake_controller.clear()
@@ -72,39 +72,41 @@ def test_a_second_pass_leaves_a_healthy_app_alone(
 
 
 def test_fork_pr_whose_commit_only_refs_pull_head_reaches(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.fork_commit({"README": "from a fork\n"})
-    origin.open_pr(40, sha)
-    assert git(origin.path, "branch", "--all", "--contains", sha) == ""
-    fake_controller.assignment = origin.assignment(40, sha, clone_url=f"file://{origin.path}")
+    sha = git_origin.fork_commit({"README": "from a fork\n"})
+    git_origin.open_pr(40, sha)
+    assert git(git_origin.path, "branch", "--all", "--contains", sha) == ""
+    fake_controller.assignment = git_origin.assignment(
+        40, sha, clone_url=f"file://{git_origin.path}"
+    )
 
     assert agent.run() == 0
 
     assert ("health", "ok") in fake_controller.steps()
-    assert agent.get(origin.port) == f"ok {sha}"
+    assert agent.get(git_origin.port) == f"ok {sha}"
 
 
 def test_a_push_replaces_the_app_and_removes_the_old_checkout(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    first = origin.commit({"README": "one\n"})
-    origin.open_pr(5, first)
-    fake_controller.assignment = origin.assignment(5, first)
+    first = git_origin.commit({"README": "one\n"})
+    git_origin.open_pr(5, first)
+    fake_controller.assignment = git_origin.assignment(5, first)
     agent.run()
     old_pid = agent.app_pid()
     old_checkout = Path(agent.state().checkouts[0])
 
-    second = origin.commit(
-        {".pullre.toml": pullre_toml(origin.port, build="echo built $PULLRE_SHA > built.txt")}
+    second = git_origin.commit(
+        {".pullre.toml": pullre_toml(git_origin.port, build="echo built $PULLRE_SHA > built.txt")}
     )
-    origin.open_pr(5, second)
-    fake_controller.assignment = origin.assignment(5, second)
+    git_origin.open_pr(5, second)
+    fake_controller.assignment = git_origin.assignment(5, second)
     fake_controller.clear()
     assert agent.run() == 0
 
-    assert agent.get(origin.port) == f"ok {second}"
-    assert agent.get(origin.port, "/built") == f"built {second}\n"
+    assert agent.get(git_origin.port) == f"ok {second}"
+    assert agent.get(git_origin.port, "/built") == f"built {second}\n"
     assert ("build", "ok") in fake_controller.steps()
     assert not supervisor.is_alive(old_pid, None)
     assert not old_checkout.exists()
@@ -112,30 +114,30 @@ def test_a_push_replaces_the_app_and_removes_the_old_checkout(
 
 
 def test_redeploy_request_deploys_the_same_sha_again(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(6, sha)
-    fake_controller.assignment = origin.assignment(6, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(6, sha)
+    fake_controller.assignment = git_origin.assignment(6, sha)
     agent.run()
     old_pid = agent.app_pid()
-    fake_controller.assignment = origin.assignment(6, sha, redeploy=True)
+    fake_controller.assignment = git_origin.assignment(6, sha, redeploy=True)
     fake_controller.clear()
 
     agent.run()
 
     assert fake_controller.steps() == FULL_DEPLOY
     assert agent.app_pid() != old_pid
-    assert agent.get(origin.port) == f"ok {sha}"
+    assert agent.get(git_origin.port) == f"ok {sha}"
 
 
 def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
     crash = [sys.executable, "-c", "import sys; sys.exit('boom: no config for sample app')"]
-    sha = origin.commit({".pullre.toml": pullre_toml(origin.port, start=crash)})
-    origin.open_pr(8, sha)
-    fake_controller.assignment = origin.assignment(8, sha)
+    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port, start=crash)})
+    git_origin.open_pr(8, sha)
+    fake_controller.assignment = git_origin.assignment(8, sha)
 
     assert agent.run() == 0
 
@@ -158,11 +160,11 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
     agent.run()  # the same broken sha is not rebuilt on every pass
     assert fake_controller.steps() == []
 
-    fixed = origin.commit({".pullre.toml": pullre_toml(origin.port)})
-    origin.open_pr(8, fixed)
-    fake_controller.assignment = origin.assignment(8, fixed)
+    fixed = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port)})
+    git_origin.open_pr(8, fixed)
+    fake_controller.assignment = git_origin.assignment(8, fixed)
     agent.run()  # a new push deploys at once
-    assert agent.get(origin.port) == f"ok {fixed}"
+    assert agent.get(git_origin.port) == f"ok {fixed}"
     checkouts = agent.state().checkouts
     assert len(checkouts) == 1  # the failed attempt's tree is gone
     assert sorted(p.name for p in (agent.settings.workdir / "checkouts").iterdir()) == [
@@ -171,13 +173,13 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
 
 
 def test_a_start_command_that_does_not_exist_fails_start(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit(
-        {".pullre.toml": pullre_toml(origin.port, start=["./no-such-server", "--x"])}
+    sha = git_origin.commit(
+        {".pullre.toml": pullre_toml(git_origin.port, start=["./no-such-server", "--x"])}
     )
-    origin.open_pr(9, sha)
-    fake_controller.assignment = origin.assignment(9, sha)
+    git_origin.open_pr(9, sha)
+    fake_controller.assignment = git_origin.assignment(9, sha)
 
     agent.run()
 
@@ -186,11 +188,11 @@ def test_a_start_command_that_does_not_exist_fails_start(
 
 
 def test_an_app_killed_later_is_restarted_by_the_next_pass(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(10, sha)
-    fake_controller.assignment = origin.assignment(10, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(10, sha)
+    fake_controller.assignment = git_origin.assignment(10, sha)
     agent.run()
     pid = agent.app_pid()
     os.kill(pid, signal.SIGKILL)
@@ -208,15 +210,15 @@ def test_an_app_killed_later_is_restarted_by_the_next_pass(
         ("health", "ok"),
     ]
     assert agent.app_pid() != pid
-    assert agent.get(origin.port) == f"ok {sha}"
+    assert agent.get(git_origin.port) == f"ok {sha}"
 
 
 def test_unassignment_stops_the_app(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(11, sha)
-    fake_controller.assignment = origin.assignment(11, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(11, sha)
+    fake_controller.assignment = git_origin.assignment(11, sha)
     agent.run()
     pid = agent.app_pid()
     fake_controller.assignment = None
@@ -225,7 +227,7 @@ def test_unassignment_stops_the_app(
     assert agent.run() == 0
 
     assert not supervisor.is_alive(pid, None)
-    assert not agent.answers(origin.port)
+    assert not agent.answers(git_origin.port)
     assert fake_controller.steps() == []
     assert fake_controller.heartbeats() == [
         {
@@ -239,11 +241,11 @@ def test_unassignment_stops_the_app(
 
 
 def test_an_unreachable_or_failing_controller_leaves_the_app_running(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(12, sha)
-    fake_controller.assignment = origin.assignment(12, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(12, sha)
+    fake_controller.assignment = git_origin.assignment(12, sha)
     agent.run()
     pid = agent.app_pid()
 
@@ -253,11 +255,11 @@ def test_an_unreachable_or_failing_controller_leaves_the_app_running(
     assert agent.run() == 0
 
     assert agent.app_pid() == pid
-    assert agent.get(origin.port) == f"ok {sha}"
+    assert agent.get(git_origin.port) == f"ok {sha}"
 
 
 def test_a_second_pass_exits_at_once_while_one_holds_the_lock(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
     workdir = agent.settings.workdir
     workdir.mkdir(parents=True)
@@ -280,9 +282,9 @@ def test_a_second_pass_exits_at_once_while_one_holds_the_lock(
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
-        sha = origin.commit({"README": "x\n"})
-        origin.open_pr(13, sha)
-        fake_controller.assignment = origin.assignment(13, sha)
+        sha = git_origin.commit({"README": "x\n"})
+        git_origin.open_pr(13, sha)
+        fake_controller.assignment = git_origin.assignment(13, sha)
         started = time.monotonic()
 
         assert agent.run() == 0
@@ -293,15 +295,15 @@ def test_a_second_pass_exits_at_once_while_one_holds_the_lock(
         holder.kill()
         holder.wait()
     agent.run()  # once the holder is gone, the lock is free again
-    assert agent.get(origin.port) == f"ok {sha}"
+    assert agent.get(git_origin.port) == f"ok {sha}"
 
 
 def test_a_409_on_a_step_stops_the_deploy_quietly(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(14, sha)
-    fake_controller.assignment = origin.assignment(14, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(14, sha)
+    fake_controller.assignment = git_origin.assignment(14, sha)
     fake_controller.steps_status = 409
 
     assert agent.run() == 0
@@ -312,11 +314,11 @@ def test_a_409_on_a_step_stops_the_deploy_quietly(
 
 
 def test_invalid_toml_fails_checkout_with_the_parse_error(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({".pullre.toml": "[deploy]\nstart = [unclosed\n"})
-    origin.open_pr(15, sha)
-    fake_controller.assignment = origin.assignment(15, sha)
+    sha = git_origin.commit({".pullre.toml": "[deploy]\nstart = [unclosed\n"})
+    git_origin.open_pr(15, sha)
+    fake_controller.assignment = git_origin.assignment(15, sha)
 
     assert agent.run() == 0
 
@@ -325,41 +327,41 @@ def test_invalid_toml_fails_checkout_with_the_parse_error(
 
 
 def test_defaults_from_the_assignment_apply_without_a_pullre_toml(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({".pullre.toml": None})
-    origin.open_pr(16, sha)
+    sha = git_origin.commit({".pullre.toml": None})
+    git_origin.open_pr(16, sha)
     defaults = {
-        "port": origin.port,
+        "port": git_origin.port,
         "health_path": "/env",
         "start": [sys.executable, "app.py"],
         "migrate": None,
         "build": ["sh", "-c", "echo from-defaults > built.txt"],
     }
-    fake_controller.assignment = origin.assignment(16, sha, defaults=defaults)
+    fake_controller.assignment = git_origin.assignment(16, sha, defaults=defaults)
 
     agent.run()
 
-    assert agent.get(origin.port, "/built") == "from-defaults\n"
+    assert agent.get(git_origin.port, "/built") == "from-defaults\n"
     assert "/env" in fake_controller.step_log("health", "ok")
 
 
 def test_a_new_assignment_replaces_the_previous_prs_app(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    first = origin.commit({"README": "pr 17\n"})
-    origin.open_pr(17, first)
-    fake_controller.assignment = origin.assignment(17, first)
+    first = git_origin.commit({"README": "pr 17\n"})
+    git_origin.open_pr(17, first)
+    fake_controller.assignment = git_origin.assignment(17, first)
     agent.run()
     old_pid = agent.app_pid()
-    second = origin.fork_commit({"README": "pr 18\n"})
-    origin.open_pr(18, second)
-    fake_controller.assignment = origin.assignment(18, second, environment_id=8)
+    second = git_origin.fork_commit({"README": "pr 18\n"})
+    git_origin.open_pr(18, second)
+    fake_controller.assignment = git_origin.assignment(18, second, environment_id=8)
     fake_controller.clear()
 
     agent.run()
 
     assert not supervisor.is_alive(old_pid, None)
-    assert agent.get(origin.port) == f"ok {second}"
+    assert agent.get(git_origin.port) == f"ok {second}"
     assert {r.body["environment_id"] for r in fake_controller.step_requests()} == {8}
     assert agent.state().pr_number == 18

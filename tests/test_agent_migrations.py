@@ -23,8 +23,8 @@ UPDATE = (
 )
 
 
-def toml_with_migrations(origin: OriginRepo) -> str:
-    return pullre_toml(origin.port) + '[migrations]\nsql_dir = "db/migrations"\n'
+def toml_with_migrations(git_origin: OriginRepo) -> str:
+    return pullre_toml(git_origin.port) + '[migrations]\nsql_dir = "db/migrations"\n'
 
 
 def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -38,16 +38,16 @@ def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def deploy(
-    origin: OriginRepo,
+    git_origin: OriginRepo,
     controller: FakeController,
     agent: Agent,
     database: dict[str, Any],
     files: dict[str, str | None],
     **extra: Any,
 ) -> str:
-    sha = origin.commit(files)
-    origin.open_pr(21, sha)
-    controller.assignment = origin.assignment(21, sha, database=database, **extra)
+    sha = git_origin.commit(files)
+    git_origin.open_pr(21, sha)
+    controller.assignment = git_origin.assignment(21, sha, database=database, **extra)
     controller.clear()
     assert agent.run() == 0
     return sha
@@ -57,25 +57,25 @@ def deploy(
 def test_migrations_apply_once_and_the_app_reads_its_schema(
     agent: Agent,
     fake_controller: FakeController,
-    origin: OriginRepo,
+    git_origin: OriginRepo,
     pr_database: dict[str, Any],
     mysql_database_url: str,
 ) -> None:
     files: dict[str, str | None] = {
-        ".pullre.toml": toml_with_migrations(origin),
+        ".pullre.toml": toml_with_migrations(git_origin),
         "db/migrations/0001_create.sql": CREATE,
     }
-    first = deploy(origin, fake_controller, agent, pr_database, files)
+    first = deploy(git_origin, fake_controller, agent, pr_database, files)
 
     assert ("migrate", "ok") in fake_controller.steps()
     assert "applied: 0001_create.sql" in fake_controller.step_log("migrate", "ok")
-    assert agent.get(origin.port, "/row") == "hello from the PR schema"
-    env = json.loads(agent.get(origin.port, "/env"))
+    assert agent.get(git_origin.port, "/row") == "hello from the PR schema"
+    env = json.loads(agent.get(git_origin.port, "/env"))
     assert env["MYSQL_USER"] == pr_database["user"]
     assert env["MYSQL_DATABASE"] == pr_database["name"]
 
     second = deploy(
-        origin,
+        git_origin,
         fake_controller,
         agent,
         pr_database,
@@ -84,10 +84,12 @@ def test_migrations_apply_once_and_the_app_reads_its_schema(
     migrate_log = fake_controller.step_log("migrate", "ok")
     assert "already applied: 0001_create.sql" in migrate_log
     assert "applied: 0002_update.sql" in migrate_log
-    assert agent.get(origin.port, "/row") == "hello again"
-    assert agent.get(origin.port) == f"ok {second}"
+    assert agent.get(git_origin.port, "/row") == "hello again"
+    assert agent.get(git_origin.port) == f"ok {second}"
 
-    fake_controller.assignment = origin.assignment(21, second, database=pr_database, redeploy=True)
+    fake_controller.assignment = git_origin.assignment(
+        21, second, database=pr_database, redeploy=True
+    )
     assert agent.run() == 0  # a full redeploy of the same sha: nothing re-applied
     assert rows(mysql_database_url, "SELECT note FROM audit") == [("0002 ran",)]
     recorded = rows(
@@ -103,20 +105,20 @@ def test_migrations_apply_once_and_the_app_reads_its_schema(
 def test_an_edited_applied_migration_fails_and_the_old_app_keeps_serving(
     agent: Agent,
     fake_controller: FakeController,
-    origin: OriginRepo,
+    git_origin: OriginRepo,
     pr_database: dict[str, Any],
     mysql_database_url: str,
 ) -> None:
     files: dict[str, str | None] = {
-        ".pullre.toml": toml_with_migrations(origin),
+        ".pullre.toml": toml_with_migrations(git_origin),
         "db/migrations/0001_create.sql": CREATE,
     }
-    good = deploy(origin, fake_controller, agent, pr_database, files)
+    good = deploy(git_origin, fake_controller, agent, pr_database, files)
     pid = agent.app_pid()
 
     edited = CREATE.replace("hello from the PR schema", "edited after the fact")
     bad = deploy(
-        origin, fake_controller, agent, pr_database, {"db/migrations/0001_create.sql": edited}
+        git_origin, fake_controller, agent, pr_database, {"db/migrations/0001_create.sql": edited}
     )
 
     assert fake_controller.steps()[-1] == ("migrate", "failed")
@@ -124,8 +126,8 @@ def test_an_edited_applied_migration_fails_and_the_old_app_keeps_serving(
     assert "0001_create.sql" in text
     assert "changed since they were applied" in text
     assert agent.app_pid() == pid
-    assert agent.get(origin.port) == f"ok {good}"
-    assert agent.get(origin.port, "/row") == "hello from the PR schema"
+    assert agent.get(git_origin.port) == f"ok {good}"
+    assert agent.get(git_origin.port, "/row") == "hello from the PR schema"
     assert fake_controller.heartbeats()[-1]["deployed_sha"] == good
     assert good != bad
     assert rows(mysql_database_url, "SELECT COUNT(*) FROM pullre_schema_migrations") == [(1,)]
@@ -135,18 +137,18 @@ def test_an_edited_applied_migration_fails_and_the_old_app_keeps_serving(
 def test_a_failing_file_reports_the_client_error_and_keeps_earlier_files_recorded(
     agent: Agent,
     fake_controller: FakeController,
-    origin: OriginRepo,
+    git_origin: OriginRepo,
     pr_database: dict[str, Any],
     mysql_database_url: str,
 ) -> None:
     files: dict[str, str | None] = {
-        ".pullre.toml": toml_with_migrations(origin),
+        ".pullre.toml": toml_with_migrations(git_origin),
         "db/migrations/0001_create.sql": CREATE,
         "db/migrations/0002_update.sql": UPDATE,
         "db/migrations/0003_broken.sql": "SELEKT * FROM nowhere;\n",
         "db/migrations/0004_never.sql": "INSERT INTO audit VALUES ('0004 ran');\n",
     }
-    deploy(origin, fake_controller, agent, pr_database, files)
+    deploy(git_origin, fake_controller, agent, pr_database, files)
 
     assert fake_controller.steps()[-1] == ("migrate", "failed")
     text = fake_controller.step_log("migrate", "failed")
@@ -163,19 +165,22 @@ def test_a_failing_file_reports_the_client_error_and_keeps_earlier_files_recorde
 
 @pytest.mark.mysql
 def test_a_migrate_command_runs_with_the_database_environment(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo, pr_database: dict[str, Any]
+    agent: Agent,
+    fake_controller: FakeController,
+    git_origin: OriginRepo,
+    pr_database: dict[str, Any],
 ) -> None:
     # The repository's own command line; the client reads the password from MYSQL_PWD.
     migrate = (
         'MYSQL_PWD="$MYSQL_PASSWORD" mariadb --no-defaults -h "$MYSQL_HOST" -P "$MYSQL_PORT" '
         '-u "$MYSQL_USER" "$MYSQL_DATABASE" -e "$SQL"'
     )
-    toml = pullre_toml(origin.port, migrate=migrate) + (
+    toml = pullre_toml(git_origin.port, migrate=migrate) + (
         "[env]\n"
         'SQL = "CREATE TABLE greeting (id INT, message TEXT); '
         "INSERT INTO greeting VALUES (1, 'by command')\"\n"
     )
-    deploy(origin, fake_controller, agent, pr_database, {".pullre.toml": toml})
+    deploy(git_origin, fake_controller, agent, pr_database, {".pullre.toml": toml})
 
     assert ("migrate", "ok") in fake_controller.steps(), fake_controller.steps()
-    assert agent.get(origin.port, "/row") == "by command"
+    assert agent.get(git_origin.port, "/row") == "by command"

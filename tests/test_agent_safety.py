@@ -11,13 +11,13 @@ from tests.agent_fixtures import Agent, FakeController, OriginRepo, pullre_toml
 
 
 def test_shell_metacharacters_in_pr_metadata_never_reach_a_shell(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo, tmp_path: Path
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, tmp_path: Path
 ) -> None:
     marker = tmp_path / "pwned"
     build = "echo building > built.txt"  # a shell command line of the repository's own
-    sha = origin.commit({".pullre.toml": pullre_toml(origin.port, build=build)})
-    origin.open_pr(30, sha)
-    fake_controller.assignment = origin.assignment(
+    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port, build=build)})
+    git_origin.open_pr(30, sha)
+    fake_controller.assignment = git_origin.assignment(
         30,
         sha,
         head_ref=f"x; touch {marker}",
@@ -27,7 +27,7 @@ def test_shell_metacharacters_in_pr_metadata_never_reach_a_shell(
     assert agent.run() == 0
 
     assert ("health", "ok") in fake_controller.steps()
-    assert agent.get(origin.port, "/built") == "building\n"
+    assert agent.get(git_origin.port, "/built") == "building\n"
     assert not marker.exists()
 
 
@@ -49,18 +49,18 @@ def test_shell_metacharacters_in_pr_metadata_never_reach_a_shell(
 def test_an_assignment_with_a_bad_field_is_refused_before_git_runs(
     agent: Agent,
     fake_controller: FakeController,
-    origin: OriginRepo,
+    git_origin: OriginRepo,
     tmp_path: Path,
     overrides: dict[str, Any],
 ) -> None:
     marker = tmp_path / "pwned"
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(30, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(30, sha)
     bad = {
         key: value.format(marker=marker) if isinstance(value, str) else value
         for key, value in overrides.items()
     }
-    fake_controller.assignment = origin.assignment(30, sha, **bad)
+    fake_controller.assignment = git_origin.assignment(30, sha, **bad)
 
     assert agent.run() == 1
 
@@ -70,12 +70,12 @@ def test_an_assignment_with_a_bad_field_is_refused_before_git_runs(
 
 
 def test_a_sha_missing_from_the_pr_ref_fails_checkout(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
-    sha = origin.commit({"README": "x\n"})
-    origin.open_pr(31, sha)
+    sha = git_origin.commit({"README": "x\n"})
+    git_origin.open_pr(31, sha)
     elsewhere = "1" * 40
-    fake_controller.assignment = origin.assignment(31, elsewhere)
+    fake_controller.assignment = git_origin.assignment(31, elsewhere)
 
     agent.run()
 
@@ -84,15 +84,15 @@ def test_a_sha_missing_from_the_pr_ref_fails_checkout(
 
 
 def test_a_chatty_build_sends_only_the_last_64_kib(
-    agent: Agent, fake_controller: FakeController, origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
     build = (
         "i=0; while [ $i -lt 4000 ]; do echo line $i of a very chatty build step....; "
         "i=$((i+1)); done; exit 4"
     )
-    sha = origin.commit({".pullre.toml": pullre_toml(origin.port, build=build)})
-    origin.open_pr(32, sha)
-    fake_controller.assignment = origin.assignment(32, sha)
+    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port, build=build)})
+    git_origin.open_pr(32, sha)
+    fake_controller.assignment = git_origin.assignment(32, sha)
 
     agent.run()
 
