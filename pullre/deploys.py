@@ -183,8 +183,9 @@ def record_step(
         )
     if status is StepStatus.FAILED:
         environment.status = EnvironmentStatus.FAILED
-        last_lines = "\n".join(tail.strip().splitlines()[-20:])
-        environment.last_error = f"{step} failed: {last_lines}"[:4000]
+        # The end of a log says why it failed; keep that end when cutting it short.
+        last_lines = "\n".join(tail.strip().splitlines()[-20:])[-3900:]
+        environment.last_error = f"{step} failed: {last_lines}"
         events.record(
             session,
             "deploy_failed",

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from pullre.models import GithubUser, Repository, Role, User
-from pullre.web.auth import PUBLIC_ENDPOINTS
+from pullre.web.auth import PUBLIC_ENDPOINTS, TOKEN_BLUEPRINTS
 from tests.web_fixtures import PASSWORD, MakeUser, csrf_token, log_in
 
 ADMIN_BLUEPRINTS = {"repositories", "github_users", "users"}
@@ -28,12 +28,25 @@ def concrete_paths(app: Flask) -> list[tuple[str, str, str]]:
 
 
 def test_every_private_route_refuses_anonymous_requests(app: Flask, client: FlaskClient) -> None:
-    private = [r for r in concrete_paths(app) if r[0] not in PUBLIC_ENDPOINTS]
+    private = [
+        r
+        for r in concrete_paths(app)
+        if r[0] not in PUBLIC_ENDPOINTS and r[0].split(".")[0] not in TOKEN_BLUEPRINTS
+    ]
     assert len(private) >= 10  # the test would pass vacuously if routes went missing
     for endpoint, method, path in private:
         response = client.open(path, method=method)
         assert response.status_code == 302, (endpoint, method, path)
         assert response.location.startswith("/login"), (endpoint, method, path)
+
+
+def test_token_apis_refuse_requests_without_their_token(app: Flask, client: FlaskClient) -> None:
+    routes = [r for r in concrete_paths(app) if r[0].split(".")[0] in TOKEN_BLUEPRINTS]
+    assert len(routes) >= 3
+    for endpoint, method, path in routes:
+        response = client.open(path, method=method)
+        assert response.status_code == 401, (endpoint, method, path)
+        assert "error" in response.json
 
 
 def test_anonymous_json_requests_get_401(app: Flask, client: FlaskClient) -> None:

@@ -13,6 +13,7 @@ from pullre.ec2 import Ec2
 from pullre.nudge import Nudger
 from pullre.secret_key import resolve_secret_key
 from pullre.web import (
+    agent_api,
     auth,
     dashboard,
     db_session,
@@ -64,6 +65,8 @@ def create_app(
     security_headers.init_app(app)
     for module in (health, dashboard, repositories, github_users, users, servers):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(agent_api.blueprint)
+    auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
     webhook.init_app(app, nudger)
     servers.init_app(app, ec2)
     return app

@@ -33,6 +33,8 @@ from pullre.web.forms import LoginForm
 #: Endpoints anyone may reach. Everything else needs a logged-in user.
 #: The webhook authenticates itself with its signature instead.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static", "webhook.receive"})
+#: Blueprints that check a token of their own on every request instead of a login session.
+TOKEN_BLUEPRINTS = frozenset({"agent_api"})
 
 blueprint = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -86,6 +88,8 @@ def wants_json() -> bool:
 
 def _require_login() -> BaseResponse | tuple[Response, int] | None:
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    if request.blueprint in TOKEN_BLUEPRINTS:
         return None
     if wants_json():
         return jsonify(error="authentication required"), 401

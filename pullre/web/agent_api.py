@@ -1,0 +1,129 @@
+"""``/api/agent/...``: what staging agents call, each authenticated by its own server's token.
+
+A token identifies exactly one server and sees only that server's assignment; it grants
+nothing else in the app (the login gate lets these endpoints through, and they check the token
+themselves). Staging boxes run untrusted PR code, so a leaked agent token must not reach more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from pullre import deploys
+from pullre.clock import system_clock
+from pullre.config import Settings
+from pullre.models import Server, StepStatus
+from pullre.servers import find_server_by_token
+from pullre.web.db_session import get_session
+
+blueprint = Blueprint("agent_api", __name__, url_prefix="/api/agent")
+
+
+def _error(message: str, status: int) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+@blueprint.before_request
+def _authenticate() -> tuple[Response, int] | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return _error("an agent token is required (Authorization: Bearer TOKEN)", 401)
+    server = find_server_by_token(get_session(), token.strip())
+    if server is None:
+        return _error("unknown agent token", 401)
+    g.agent_server = server
+    return None
+
+
+def _server() -> Server:
+    server: Server = g.agent_server
+    return server
+
+
+def _body() -> dict[str, Any]:
+    try:
+        body = request.get_json(force=True)
+    except BadRequest:
+        body = None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
+    value = body.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise BadRequest(f"{name!r} must be a {kind.__name__}")
+    return value
+
+
+@blueprint.errorhandler(BadRequest)
+def _bad_request(error: BadRequest) -> tuple[Response, int]:
+    return _error(error.description or "bad request", 400)
+
+
+@blueprint.get("/assignment")
+def assignment() -> Response:
+    settings: Settings = current_app.extensions["pullre.settings"]
+    found = deploys.assignment(
+        get_session(),
+        _server(),
+        staging_mysql_url=settings.staging_mysql.url,
+        secret_key=current_app.config["SECRET_KEY"],
+        github_api_url=settings.github.api_url,
+    )
+    return jsonify(assignment=found)
+
+
+@blueprint.post("/steps")
+def steps() -> Response | tuple[Response, int]:
+    body = _body()
+    step = _field(body, "step", str)
+    if step not in deploys.STEPS:
+        raise BadRequest(f"'step' must be one of {', '.join(deploys.STEPS)}")
+    try:
+        status = StepStatus(_field(body, "status", str))
+    except ValueError:
+        raise BadRequest(
+            f"'status' must be one of {', '.join(s.value for s in StepStatus)}"
+        ) from None
+    head_sha = _field(body, "head_sha", str)
+    if len(head_sha) != 40 or not all(c in "0123456789abcdef" for c in head_sha):
+        raise BadRequest("'head_sha' must be 40 lowercase hex digits")
+    session = get_session()
+    try:
+        deploys.record_step(
+            session,
+            _server(),
+            environment_id=_field(body, "environment_id", int),
+            head_sha=head_sha,
+            step=step,
+            status=status,
+            log=_field(body, "log", str, optional=True) or "",
+            clock=system_clock,
+        )
+    except deploys.NotYourEnvironment as exc:
+        session.rollback()
+        return _error(str(exc), 409)
+    session.commit()
+    return jsonify(ok=True)
+
+
+@blueprint.post("/heartbeat")
+def heartbeat() -> Response:
+    body = _body()
+    session = get_session()
+    deploys.record_heartbeat(
+        session,
+        _server(),
+        agent_version=_field(body, "agent_version", str),
+        deployed_sha=_field(body, "deployed_sha", str, optional=True),
+        clock=system_clock,
+    )
+    session.commit()
+    return jsonify(ok=True)
