@@ -260,7 +260,39 @@ class GitHubResources(GitHubState):
             "repository_url": deployment["repository_url"],
         }
         repo.deployment_statuses.setdefault(deployment["id"], []).insert(0, status)
+        if state == "success" and data.get("auto_inactive", True):
+            self._retire_earlier(repo, deployment, request.login)
         return Response(201, status)
+
+    def _retire_earlier(self, repo: Repo, deployment: dict[str, Any], login: str) -> None:
+        """GitHub's ``auto_inactive`` (default true): earlier deployments to the same
+        environment that succeeded get an ``inactive`` status, but only non-transient,
+        non-production ones; a transient deployment is its creator's to retire."""
+        for earlier in repo.deployments:  # kept in creation order
+            if earlier["id"] == deployment["id"]:
+                return
+            statuses = repo.deployment_statuses.get(earlier["id"], [])
+            if (
+                earlier["environment"] == deployment["environment"]
+                and not earlier["transient_environment"]
+                and not earlier["production_environment"]
+                and statuses
+                and statuses[0]["state"] == "success"
+            ):
+                status_id, now = next_id(), iso(utc_now())
+                statuses.insert(
+                    0,
+                    {
+                        **statuses[0],
+                        "url": f"{earlier['url']}/statuses/{status_id}",
+                        "id": status_id,
+                        "state": "inactive",
+                        "description": "",
+                        "creator": user_json(login),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
 
     def _deployment_statuses(self, request: Request, match: re.Match[str]) -> Response:
         repo = self._repo(match)
