@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
-from pullre.config import ConfigError, Settings
+from pullre.config import ConfigError, Settings, public_url
 from pullre.db import make_engine
 from pullre.ec2 import make_ec2
 from pullre.github import make_github
@@ -56,6 +56,7 @@ def run(settings: Settings, *, loop: bool, interval: float) -> int:
                 ec2,
                 include_drafts=settings.pool.include_drafts,
                 lease_ttl=timedelta(seconds=settings.pool.lease_seconds),
+                public_url=public_url(settings),
             )
         except Exception:
             # A bug or an outage outside every per-PR guard: the next pass starts from the

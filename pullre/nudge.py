@@ -22,7 +22,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from pullre.clock import Clock, system_clock
-from pullre.config import Settings
+from pullre.config import Settings, public_url
 from pullre.ec2 import Ec2, make_ec2
 from pullre.github import GitHub, make_github
 from pullre.reconcile import PassReport, run_pass
@@ -52,6 +52,7 @@ class Nudger:
         self._engine = engine
         self._include_drafts = settings.pool.include_drafts
         self._lease_ttl = timedelta(seconds=settings.pool.lease_seconds)
+        self._public_url = public_url(settings)
         self._make_github = github or (lambda: make_github(settings.github))
         self._make_ec2 = ec2 or (lambda: make_ec2(settings.aws))
         self._clock = clock
@@ -125,6 +126,7 @@ class Nudger:
                     include_drafts=self._include_drafts,
                     lease_ttl=self._lease_ttl,
                     clock=self._clock,
+                    public_url=self._public_url,
                 )
             except Exception:
                 # The next nudge or cron pass starts from the database again; the worker and

@@ -10,7 +10,9 @@ at any point is finished by the next one. Order matters:
 4. release: stop what is no longer wanted, drop its schema, free its server once stopped;
 5. assign queued PRs to free servers, oldest first, and start them;
 6. stop running pool instances that no environment holds (left by a crash);
-7. clone the schema of every environment that has a server but no schema yet.
+7. clone the schema of every environment that has a server but no schema yet;
+8. report to GitHub what changed (last, and even when EC2 could not be observed: a GitHub
+   problem never holds back assignment or deploys, and a PR's queue position still shows).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import events, lease, pool, provisioning
+from pullre import events, lease, pool, provisioning, reporting
 from pullre.clock import Clock, system_clock
 from pullre.ec2 import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
 from pullre.github import GitHub, GitHubError, GitHubRateLimited
@@ -73,6 +75,7 @@ def run_pass(
     holder: str | None = None,
     staging: StagingDatabase | None = None,
     secret_key: str = "",
+    public_url: str = "",
 ) -> PassReport:
     """Take the lease and reconcile once; a pass that finds the lease taken does nothing."""
     holder = holder or new_holder()
@@ -84,6 +87,7 @@ def run_pass(
     sessions = sessionmaker(engine, expire_on_commit=False)
     work = _Pass(sessions=sessions, github=github, ec2=ec2, clock=clock, renew=handle.renew)
     work.staging, work.secret_key = staging, secret_key
+    work.public_url = public_url
     try:
         work.run(include_drafts)
     finally:
@@ -108,6 +112,7 @@ class _Pass:
         self.ec2_usable = True
         self.staging: StagingDatabase | None = None
         self.secret_key = ""
+        self.public_url = ""
 
     def run(self, include_drafts: bool) -> None:
         self.sync_all()
@@ -116,13 +121,17 @@ class _Pass:
             session.commit()
         self.renew()
         observed = self.observe()
-        if observed is None:
-            return  # without a fresh view of the pool, acting on EC2 could double-start
-        self.release(observed)
-        self.assign(observed)
-        self.start_provisioning(observed)
-        self.stop_orphans(observed)
-        self.provision_schemas()
+        # Without a fresh view of the pool, acting on EC2 could double-start.
+        if observed is not None:
+            self.release(observed)
+            self.assign(observed)
+            self.start_provisioning(observed)
+            self.stop_orphans(observed)
+            self.provision_schemas()
+        self.report.errors += reporting.report_changes(
+            self.sessions, self.github, public_url=self.public_url, clock=self.clock,
+            renew=self.renew,
+        )  # fmt: skip
 
     # -- GitHub -------------------------------------------------------------------------------
 
