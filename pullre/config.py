@@ -89,6 +89,16 @@ def _database_url(value: str) -> str:
     return value
 
 
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("a number of seconds") from None
+    if not 0 <= number <= 60:
+        raise ValueError("a number of seconds between 0 and 60")
+    return number
+
+
 def _optional_int(value: str) -> int | None:
     return None if value == "" else _integer(1)(value)
 
@@ -121,6 +131,7 @@ class GithubSettings:
     app_private_key_file: str = _setting(_existing_file_or_blank)
     installation_id: int | None = _setting(_optional_int)
     webhook_secret: str = _setting(secret=True)
+    write_interval: float = _setting(_seconds)
 
 
 @dataclass(frozen=True)

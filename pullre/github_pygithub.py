@@ -104,6 +104,7 @@ class PyGithubAdapter:
     ) -> None:
         self.stats = stats or GitHubStats()
         self.etags: dict[str, str] = {}
+        self.seconds_between_writes = seconds_between_writes
         # Writes are paced (GitHub asks for >= 1 s between mutating requests to stay clear of
         # secondary rate limits); reads are serial already, so they are not slowed down.
         self._github = Github(
@@ -315,4 +316,5 @@ def adapter_from_settings(settings: GithubSettings, **options: Any) -> PyGithubA
                 "of the two must be set to talk to GitHub"
             ]
         )
+    options.setdefault("seconds_between_writes", settings.write_interval)
     return PyGithubAdapter(auth, base_url=settings.api_url, stats=stats, **options)

@@ -264,6 +264,7 @@ def app_settings(url: str, key_file: Path, app_id: int = 42) -> GithubSettings:
         app_private_key_file=str(key_file),
         installation_id=7,
         webhook_secret="",
+        write_interval=0,
     )
 
 
@@ -335,6 +336,7 @@ def test_make_github_needs_credentials(github_standin: GitHubStandIn) -> None:
         app_private_key_file="",
         installation_id=None,
         webhook_secret="",
+        write_interval=0,
     )
     with pytest.raises(ConfigError, match="token"):
         make_github(settings)
@@ -349,7 +351,10 @@ def test_make_github_with_token_talks_to_api_url(github_standin: GitHubStandIn) 
         app_private_key_file="",
         installation_id=None,
         webhook_secret="",
+        write_interval=0,
     )
     adapter = make_github(settings)
+    assert isinstance(adapter, PyGithubAdapter)
+    assert adapter.seconds_between_writes == 0
     assert len(listing(adapter.list_open_pulls("acme", "shop")).pulls) == 1
     assert token_requests(github_standin) == []
