@@ -7,13 +7,13 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 
-from pullre.config import ConfigError, Settings, public_url
+from pullre.config import ConfigError, Settings
 from pullre.db import make_engine
 from pullre.ec2 import make_ec2
 from pullre.github import make_github
-from pullre.reconcile import PassReport, run_pass
+from pullre.mysql import make_staging_database
+from pullre.reconcile import PassReport, run_configured_pass
 from pullre.startup import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -47,17 +47,11 @@ def run(settings: Settings, *, loop: bool, interval: float) -> int:
         print(f"update_pull.py: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     ec2 = make_ec2(settings.aws)
+    staging = make_staging_database(settings.staging_mysql) if settings.staging_mysql.url else None
     while True:
         started = time.monotonic()
         try:
-            report = run_pass(
-                engine,
-                github,
-                ec2,
-                include_drafts=settings.pool.include_drafts,
-                lease_ttl=timedelta(seconds=settings.pool.lease_seconds),
-                public_url=public_url(settings),
-            )
+            report = run_configured_pass(settings, engine, github, ec2, staging=staging)
         except Exception:
             # A bug or an outage outside every per-PR guard: the next pass starts from the
             # database again, so a loop keeps going and a single pass says it failed.

@@ -17,15 +17,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from pullre.clock import Clock, system_clock
-from pullre.config import Settings, public_url
+from pullre.config import Settings
 from pullre.ec2 import Ec2, make_ec2
 from pullre.github import GitHub, make_github
-from pullre.reconcile import PassReport, run_pass
+from pullre.mysql import StagingDatabase, make_staging_database
+from pullre.reconcile import PassReport, run_configured_pass
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ SKIPPED_RETRIES = 3
 
 
 class Nudger:
-    """One worker thread running ``run_pass`` whenever nudged, coalescing nudges."""
+    """One worker thread running a reconcile pass whenever nudged, coalescing nudges."""
 
     def __init__(
         self,
@@ -45,20 +45,20 @@ class Nudger:
         *,
         github: Callable[[], GitHub] | None = None,
         ec2: Callable[[], Ec2] | None = None,
+        staging: Callable[[], StagingDatabase | None] | None = None,
         clock: Clock = system_clock,
         skipped_retry_delay: float = SKIPPED_RETRY_DELAY,
         skipped_retries: int = SKIPPED_RETRIES,
     ) -> None:
         self._engine = engine
-        self._include_drafts = settings.pool.include_drafts
-        self._lease_ttl = timedelta(seconds=settings.pool.lease_seconds)
-        self._public_url = public_url(settings)
+        self._settings = settings
         self._make_github = github or (lambda: make_github(settings.github))
         self._make_ec2 = ec2 or (lambda: make_ec2(settings.aws))
+        self._make_staging = staging or (lambda: _staging_from(settings))
         self._clock = clock
         self._skipped_retry_delay = skipped_retry_delay
         self._skipped_retries = skipped_retries
-        self._adapters: tuple[GitHub, Ec2] | None = None
+        self._adapters: tuple[GitHub, Ec2, StagingDatabase | None] | None = None
         self._changed = threading.Condition()
         self._pending = False
         self._running = False
@@ -115,18 +115,12 @@ class Nudger:
         adapters = self._build_adapters()
         if adapters is None:
             return
-        github, ec2 = adapters
+        github, ec2, staging = adapters
         for attempt in range(self._skipped_retries + 1):
             started = time.monotonic()
             try:
-                report = run_pass(
-                    self._engine,
-                    github,
-                    ec2,
-                    include_drafts=self._include_drafts,
-                    lease_ttl=self._lease_ttl,
-                    clock=self._clock,
-                    public_url=self._public_url,
+                report = run_configured_pass(
+                    self._settings, self._engine, github, ec2, staging=staging, clock=self._clock
                 )
             except Exception:
                 # The next nudge or cron pass starts from the database again; the worker and
@@ -146,10 +140,10 @@ class Nudger:
             if attempt < self._skipped_retries and not self._sleep(self._skipped_retry_delay):
                 return
 
-    def _build_adapters(self) -> tuple[GitHub, Ec2] | None:
+    def _build_adapters(self) -> tuple[GitHub, Ec2, StagingDatabase | None] | None:
         if self._adapters is None:
             try:
-                self._adapters = (self._make_github(), self._make_ec2())
+                self._adapters = (self._make_github(), self._make_ec2(), self._make_staging())
             except Exception:
                 log.exception("cannot build the GitHub/EC2 adapters; the nudged pass is skipped")
                 return None
@@ -159,3 +153,8 @@ class Nudger:
         """Wait ``seconds`` unless closed meanwhile; True if the worker should go on."""
         with self._changed:
             return not self._changed.wait_for(lambda: self._closed, timeout=seconds)
+
+
+def _staging_from(settings: Settings) -> StagingDatabase | None:
+    url = settings.staging_mysql.url
+    return make_staging_database(settings.staging_mysql) if url else None

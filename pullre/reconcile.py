@@ -31,10 +31,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import events, lease, pool, provisioning, reporting
 from pullre.clock import Clock, system_clock
+from pullre.config import Settings, public_url
 from pullre.ec2 import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
 from pullre.github import GitHub, GitHubError, GitHubRateLimited
 from pullre.models import Environment, EnvironmentStatus, Repository, Server
 from pullre.mysql import StagingDatabase
+from pullre.secret_key import resolve_secret_key
 from pullre.sync import sync_repository
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,29 @@ class PassReport:
     stopped: list[str] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+def run_configured_pass(
+    settings: Settings,
+    engine: Engine,
+    github: GitHub,
+    ec2: Ec2,
+    *,
+    staging: StagingDatabase | None = None,
+    clock: Clock = system_clock,
+) -> PassReport:
+    """``run_pass`` with its options read from settings: what cron and webhooks both run."""
+    return run_pass(
+        engine,
+        github,
+        ec2,
+        include_drafts=settings.pool.include_drafts,
+        lease_ttl=timedelta(seconds=settings.pool.lease_seconds),
+        clock=clock,
+        staging=staging,
+        secret_key=resolve_secret_key(settings),
+        public_url=public_url(settings),
+    )
 
 
 def new_holder() -> str:
