@@ -18,6 +18,7 @@ import http.client
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import urllib.request
@@ -240,6 +241,13 @@ class ProxiedRequest:
     at: float
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (the crash tests do that on purpose) is no proxy error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Ec2FaultProxy:
     """A local HTTP proxy before moto that answers chosen requests with EC2 errors.
 
@@ -262,7 +270,7 @@ class Ec2FaultProxy:
         self._held: list[str] = []  # access keys of requests parked right now
         self._released = threading.Event()
         self._released.set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
