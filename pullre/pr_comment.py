@@ -59,13 +59,25 @@ def code_block(text: str) -> str:
     return f"```text\n{head}{body}\n```"
 
 
+#: Exact places are shown near the head of the queue only. Past it, every queue move would
+#: rewrite hundreds of comments (one paced GitHub write each) to say "#412" instead of "#411";
+#: the live place is one click away on pullre's page.
+EXACT_QUEUE_PLACES = 10
+
+
+def queue_text(position: int) -> str:
+    if position <= EXACT_QUEUE_PLACES:
+        return f"#{position} in queue"
+    return f"waiting behind more than {EXACT_QUEUE_PLACES} other PRs (live place on pullre)"
+
+
 def render(view: CommentView) -> str:
     lines = [MARKER, f"**Staging environment:** {view.status}", ""]
     url = link(view.staging_url) if view.staging_url else None
     if url:
         lines.append(f"- **URL:** {url}")
     if view.queue_position is not None:
-        lines.append(f"- **Queue:** #{view.queue_position} in queue")
+        lines.append(f"- **Queue:** {queue_text(view.queue_position)}")
     if view.deployed_sha and _SHA.fullmatch(view.deployed_sha):
         lines.append(f"- **Deployed:** {view.deployed_sha}")  # GitHub links a bare sha itself
     if view.smoke is not None:

@@ -272,6 +272,7 @@ class _Pass:
                 )
                 session.commit()
                 self.report.released.append(environment.pull_request.number)
+                self.renew()
 
     def assign(self, observed: dict[str, InstanceInfo]) -> None:
         if not self.ec2_usable:
@@ -375,6 +376,7 @@ class _Pass:
         )
         session.commit()
         self.report.started.append(server.instance_id)
+        self.renew()
         return True
 
     def _stop(self, session: Session, server: Server, environment: Environment | None) -> None:
@@ -396,6 +398,7 @@ class _Pass:
         )
         session.commit()
         self.report.stopped.append(server.instance_id)
+        self.renew()
 
     def _ec2_failed(
         self, session: Session, exc: Ec2Error, environment: Environment | None, server: Server

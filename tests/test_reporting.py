@@ -174,6 +174,17 @@ def pull_id_after(world: World, number: int) -> int:
     return pull_id(world, number)
 
 
+def test_far_down_the_queue_a_move_does_not_rewrite_the_comment() -> None:
+    from pullre.pr_comment import EXACT_QUEUE_PLACES, queue_text
+
+    assert queue_text(3) == "#3 in queue"
+    assert queue_text(EXACT_QUEUE_PLACES) == f"#{EXACT_QUEUE_PLACES} in queue"
+    # The text, and so the comment's digest, stays the same as the queue moves far behind
+    # its head: no GitHub write for the hundreds of comments there.
+    assert queue_text(412) == queue_text(EXACT_QUEUE_PLACES + 1)
+    assert "in queue" not in queue_text(412)
+
+
 def test_a_queued_pr_shows_queued_and_its_place(world: World) -> None:
     world.add_repository()
     world.add_servers(1)
