@@ -241,7 +241,6 @@ def git_origin(tmp_path: Path) -> OriginRepo:
 @dataclass
 class Agent:
     settings: AgentSettings
-    controller: FakeController
     environ: dict[str, str]
 
     def run(self, **changes: Any) -> int:
@@ -275,7 +274,7 @@ def agent(fake_controller: FakeController, tmp_path: Path) -> Iterator[Agent]:
     )
     environ = {key: value for key, value in os.environ.items() if not key.startswith("PULLRE_")}
     environ["PULLRE_AGENT_TOKEN"] = TOKEN  # as on a box configured through the environment
-    helper = Agent(settings=settings, controller=fake_controller, environ=environ)
+    helper = Agent(settings=settings, environ=environ)
     yield helper
     app = helper.state().app
     if app is not None:

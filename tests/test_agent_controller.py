@@ -1,0 +1,118 @@
+"""The agent against the real controller: the Flask app in cheroot, a server with its token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from pullre.agent import supervisor
+from pullre.agent.settings import AgentSettings
+from pullre.models import (
+    DeployStep,
+    Environment,
+    EnvironmentStatus,
+    PullRequest,
+    Repository,
+    Server,
+    StepStatus,
+)
+from pullre.servers import register_server
+from tests.agent_fixtures import Agent, OriginRepo
+from tests.web_fixtures import LiveServer
+
+
+def test_the_agent_deploys_what_the_real_controller_assigns(
+    live_server: LiveServer,
+    git_origin: OriginRepo,
+    tmp_path: Path,
+) -> None:
+    sha = git_origin.fork_commit({"README": "a fork's change\n"})
+    git_origin.open_pr(12, sha)
+    with live_server.session_factory() as session:
+        repository = Repository(owner="acme", name="shop", clone_url=str(git_origin.path))
+        session.add(repository)
+        session.flush()
+        pull = PullRequest(
+            repository_id=repository.id,
+            number=12,
+            title="x; touch /tmp/pwned",
+            author_login="alice",
+            head_ref="feature-x",
+            head_sha=sha,
+        )
+        session.add(pull)
+        server, token = register_server(session, "i-0000000a", "https://one.example", "one")
+        session.flush()
+        environment = Environment(
+            pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.PROVISIONING
+        )
+        session.add(environment)
+        session.commit()
+        environment_id, server_id = environment.id, server.id
+
+    settings = AgentSettings(
+        controller_url=live_server.url, token=token, workdir=tmp_path / "agent"
+    )
+    agent = Agent(settings=settings, environ={})
+    try:
+        assert agent.run() == 0
+        assert agent.get(git_origin.port) == f"ok {sha}"
+
+        with live_server.session_factory() as session:
+            environment = session.get_one(Environment, environment_id)
+            assert environment.status is EnvironmentStatus.READY
+            assert environment.deployed_sha == sha
+            steps = session.scalars(
+                select(DeployStep)
+                .where(DeployStep.environment_id == environment_id)
+                .order_by(DeployStep.id)
+            ).all()
+            assert [(s.step, s.status.value) for s in steps][-3:] == [
+                ("health", "running"),
+                ("health", "ok"),
+                ("smoke", "skipped"),
+            ]
+            assert {s.head_sha for s in steps} == {sha}
+            server = session.get_one(Server, server_id)
+            assert server.agent_version == "0.1.0"
+            assert server.deployed_sha == sha
+            assert server.last_heartbeat is not None
+
+            # "Reset data": the controller asks for a fresh deploy of the same sha.
+            environment.deploy_requested_at = datetime.now(UTC)
+            session.commit()
+        pid = agent.app_pid()
+
+        assert agent.run() == 0
+        assert agent.app_pid() != pid
+        assert agent.run() == 0  # the request was answered once, not on every pass
+        with live_server.session_factory() as session:
+            environment = session.get_one(Environment, environment_id)
+            assert environment.deploy_requested_at is None
+            assert environment.status is EnvironmentStatus.READY
+            fetches = session.scalars(
+                select(DeployStep.id).where(
+                    DeployStep.environment_id == environment_id,
+                    DeployStep.step == "fetch",
+                    DeployStep.status == StepStatus.RUNNING,
+                )
+            ).all()
+            assert len(fetches) == 2
+
+            # The PR is released: the controller has no assignment for this server any more.
+            environment.status = EnvironmentStatus.RELEASED
+            session.commit()
+        pid = agent.app_pid()
+
+        assert agent.run() == 0
+        assert not agent.answers(git_origin.port)
+        assert agent.state().app is None
+        with live_server.session_factory() as session:
+            assert session.get_one(Server, server_id).deployed_sha is None
+        assert not supervisor.is_alive(pid, None)
+    finally:
+        app = agent.state().app
+        if app is not None:
+            supervisor.stop(app.pid, app.start_time, timeout=5)
