@@ -10,7 +10,6 @@ import copy
 import hashlib
 import hmac
 import json
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,11 +43,8 @@ from tests.reconcile_fixtures import NAME, OWNER, World
 from tests.web_fixtures import PASSWORD, log_in, make_settings
 
 SECRET = "test-webhook-secret-4f1c"
-#: GitHub's own example deliveries, kept beside the repository (``../shared``) as DESIGN.md says.
-FIXTURES = Path(
-    os.environ.get("PULLRE_TEST_WEBHOOK_FIXTURES")
-    or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github-webhooks"
-)
+#: Real deliveries as GitHub sends them, kept in the repository so a clean clone tests with them.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github-webhooks"
 WAIT = 30.0
 
 
