@@ -99,6 +99,15 @@ def _seconds(value: str) -> float:
     return number
 
 
+def _choice(*choices: str) -> Parser:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(" or ".join(choices))
+        return value
+
+    return parse
+
+
 def _optional_int(value: str) -> int | None:
     return None if value == "" else _integer(1)(value)
 
@@ -121,6 +130,8 @@ class ControllerSettings:
     host: str = _setting()
     port: int = _setting(_integer(1, 65535))
     public_url: str = _setting(_url("http", "https", optional=True))
+    metrics_token: str = _setting(secret=True)
+    log_format: str = _setting(_choice("text", "json"))
 
 
 @dataclass(frozen=True)

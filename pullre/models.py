@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -172,6 +173,9 @@ class PullRequest(Base):
     labels: Mapped[list[str]] = mapped_column(default=list)
     opened_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
+    #: Released by hand: an open PR that must not be queued again until someone un-parks it
+    #: (or it is reopened or pushed to).
+    parked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     repository: Mapped[Repository] = relationship(back_populates="pull_requests")
     environments: Mapped[list[Environment]] = relationship(
@@ -330,6 +334,28 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+
+
+class PassRun(Base):
+    """What one reconcile pass did and cost, for /metrics and the dashboard's history."""
+
+    __tablename__ = "pass_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    github_requests: Mapped[int] = mapped_column(Integer, default=0)
+    github_not_modified: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limit_remaining: Mapped[int | None] = mapped_column(Integer)
+    ec2_calls: Mapped[int] = mapped_column(Integer, default=0)
+    assigned: Mapped[int] = mapped_column(Integer, default=0)
+    released: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    #: Servers busy (held by an environment) and queue length when the pass ended: the
+    #: dashboard's pool-use chart is drawn from these samples.
+    busy_servers: Mapped[int] = mapped_column(Integer, default=0)
+    pool_size: Mapped[int] = mapped_column(Integer, default=0)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Lease(Base):

@@ -31,6 +31,7 @@ ASSIGNABLE_STATES = frozenset({"stopped", "running"})
 def wants_environment(pull: PullRequest, repository: Repository, include_drafts: bool) -> bool:
     return (
         pull.state is PullRequestState.OPEN
+        and not pull.parked
         and repository.enabled
         and (not repository.required_label or repository.required_label in pull.labels)
         and (include_drafts or not pull.draft)
@@ -40,6 +41,8 @@ def wants_environment(pull: PullRequest, repository: Repository, include_drafts:
 def _why_not(pull: PullRequest, repository: Repository) -> str:
     if pull.state is not PullRequestState.OPEN:
         return f"PR is {pull.state.value}"
+    if pull.parked:
+        return "released by hand"
     if not repository.enabled:
         return "repository disabled"
     if repository.required_label and repository.required_label not in pull.labels:

@@ -50,7 +50,11 @@ def apply_pull(
         pull = PullRequest(repository_id=repository.id, number=info.number, head_sha="")
         session.add(pull)
     state = PullRequestState(info.state)
-    if pull.head_sha and pull.head_sha != info.head_sha and state is PullRequestState.OPEN:
+    pushed = bool(pull.head_sha) and pull.head_sha != info.head_sha
+    reopened = pull.id is not None and pull.state is not state and state is PullRequestState.OPEN
+    if pushed or reopened:
+        pull.parked = False  # new work on the PR asks for an environment again
+    if pushed and state is PullRequestState.OPEN:
         environment = active_environment(session, pull)
         if environment is not None:
             environment.deploy_requested_at = clock()

@@ -1,0 +1,82 @@
+"""What people can ask of a PR's environment, from the UI and the API alike.
+
+Each action only records intent in the database (and the audit log); the agent and the next
+reconcile pass carry it out, so an action is safe to repeat and survives any crash.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from pullre import events
+from pullre.clock import Clock
+from pullre.models import EnvironmentStatus, PullRequest, PullRequestState
+from pullre.sync import active_environment
+
+
+class ActionRefused(Exception):
+    """The action does not apply to the PR as it stands; the message says why."""
+
+
+def redeploy(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
+    """The agent deploys the PR's head again on its next pass, even if it runs already."""
+    environment = active_environment(session, pull)
+    if environment is None or environment.server_id is None:
+        raise ActionRefused(f"#{pull.number} has no server to redeploy on")
+    environment.deploy_requested_at = clock()
+    events.record(
+        session,
+        "redeploy",
+        f"#{pull.number}: redeploy asked by {actor}",
+        pull_request=pull,
+        actor=actor,
+    )
+
+
+def reset_data(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
+    """Re-clone the PR's schema from its source: the next pass clones, then the agent redeploys.
+
+    The agent gets no assignment while the clone runs, so the app is stopped meanwhile rather
+    than left serving half a database.
+    """
+    environment = active_environment(session, pull)
+    if environment is None or environment.schema_name is None:
+        raise ActionRefused(f"#{pull.number} has no schema to reset")
+    environment.schema_ready_at = None
+    environment.deploy_requested_at = clock()
+    events.record(
+        session,
+        "reset_data",
+        f"#{pull.number}: data reset asked by {actor}",
+        pull_request=pull,
+        actor=actor,
+    )
+
+
+def release(session: Session, pull: PullRequest, *, actor: str) -> None:
+    """Give the server back and keep the PR out of the queue until un-parked, pushed or reopened."""
+    if pull.parked:
+        raise ActionRefused(f"#{pull.number} is already released")
+    pull.parked = True
+    environment = active_environment(session, pull)
+    if environment is not None and environment.status is not EnvironmentStatus.RELEASING:
+        environment.status = EnvironmentStatus.RELEASING
+    events.record(
+        session, "release", f"#{pull.number}: released by {actor}", pull_request=pull, actor=actor
+    )
+
+
+def unpark(session: Session, pull: PullRequest, *, actor: str) -> None:
+    """Let a released PR queue for a server again."""
+    if not pull.parked:
+        raise ActionRefused(f"#{pull.number} is not released")
+    if pull.state is not PullRequestState.OPEN:
+        raise ActionRefused(f"#{pull.number} is {pull.state.value}")
+    pull.parked = False
+    events.record(
+        session,
+        "unpark",
+        f"#{pull.number}: queued again by {actor}",
+        pull_request=pull,
+        actor=actor,
+    )
