@@ -23,6 +23,7 @@ pytest_plugins: list[str] = [
     "tests.github_fixtures",
     "tests.browser_fixtures",
     "tests.reconcile_fixtures",
+    "tests.cli_fixtures",
     "tests.agent_fixtures",
 ]
 

@@ -23,21 +23,7 @@ from pullre.models import (
     Server,
     User,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import init  # noqa: E402  (a top-level entry point, like app.py)
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An app.ini on a fresh SQLite file, initialised by init.py as a user would."""
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "app.ini"
-    path.write_text(f"[controller]\ndatabase_url = sqlite:///{tmp_path / 'cli.db'}\n")
-    monkeypatch.setenv("PULLRE_ADMIN_PASSWORD", "first admin pw")
-    assert init.main(["--config", str(path), "--admin-user", "admin"]) == 0
-    return path
+from tests.cli_fixtures import ADMIN_PASSWORD, ROOT, init
 
 
 def users(config: Path) -> list[tuple[str, Role]]:
@@ -59,7 +45,7 @@ def test_init_creates_the_admin_once_and_is_safe_to_rerun(
     assert users(config) == [("admin", Role.ADMIN)]
     engine = make_engine(f"sqlite:///{config.parent / 'cli.db'}")
     with make_session_factory(engine)() as session:
-        assert accounts.authenticate(session, "admin", "first admin pw") is not None
+        assert accounts.authenticate(session, "admin", ADMIN_PASSWORD) is not None
     engine.dispose()
 
 

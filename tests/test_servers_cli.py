@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,8 @@ from pullre.db import make_engine, make_session_factory
 from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
 from tests.ec2_fixtures import REGION, Ec2Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import init  # noqa: E402  (a top-level entry point, like app.py)
-
 INSTANCE = "i-0123456789abcdef0"
 _TOKEN_LINE = re.compile(r"^agent token for (i-[0-9a-f]+): (\S+)$", re.MULTILINE)
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "app.ini"
-    path.write_text(f"[controller]\ndatabase_url = sqlite:///{tmp_path / 'cli.db'}\n")
-    monkeypatch.setenv("PULLRE_ADMIN_PASSWORD", "first admin pw")
-    assert init.main(["--config", str(path), "--admin-user", "admin"]) == 0
-    return path
 
 
 def run(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
