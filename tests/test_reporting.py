@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from pullre import reporting
+from pullre import report_facts, reporting
 from pullre.deploys import record_step
 from pullre.github import GitHubError
 from pullre.models import EnvironmentStatus, GithubReport, PullRequest, StepStatus, utcnow
@@ -549,8 +549,8 @@ def test_standin_auto_inactive_retires_only_non_transient_deployments(
 def test_deployment_state_is_the_head_shas(
     status: str, redeploy: bool, deployed: str | None, expected: str
 ) -> None:
-    env = reporting.EnvironmentFacts(
+    env = report_facts.EnvironmentFacts(
         id=1, status=EnvironmentStatus(status), staging_url="", deployed_sha=deployed,
         redeploy_requested=redeploy, last_error=None, queue_position=None, smoke=None,
     )  # fmt: skip
-    assert reporting.deployment_state(env, "head") == expected
+    assert report_facts.deployment_state(env, "head") == expected

@@ -1,0 +1,226 @@
+"""What a PR's reports are made of, read from the database in one short transaction.
+
+Kept apart from the sending (``pullre.reporting``): everything here is pure or a read, so the
+decision "what would GitHub be told now" can be tested and digested without any network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from pullre.clock import Clock
+from pullre.github import DeploymentState
+from pullre.models import (
+    DeployStep,
+    Environment,
+    EnvironmentStatus,
+    GithubReport,
+    PullRequest,
+    PullRequestState,
+    StepStatus,
+)
+from pullre.pr_comment import CommentView
+from pullre.status import queue_positions
+
+#: A closed PR is still looked at for this long after its environment went away, so its final
+#: "released" report goes out even if GitHub was down when it happened; after that, history.
+REPORT_AFTER_RELEASE = timedelta(days=7)
+_PHRASE = {
+    EnvironmentStatus.QUEUED: "waiting for a staging server",
+    EnvironmentStatus.PROVISIONING: "starting a staging server",
+    EnvironmentStatus.DEPLOYING: "deploying",
+    EnvironmentStatus.READY: "ready",
+    EnvironmentStatus.FAILED: "deploy failed",
+    EnvironmentStatus.RELEASING: "released",
+    EnvironmentStatus.RELEASED: "released",
+}
+
+
+def digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    id: int
+    status: EnvironmentStatus
+    staging_url: str
+    deployed_sha: str | None
+    redeploy_requested: bool
+    last_error: str | None
+    queue_position: int | None
+    smoke: str | None
+
+
+@dataclass
+class Stored:
+    remote_id: int | None
+    digest: str
+
+
+@dataclass
+class PullFacts:
+    """A PR as read in one short transaction; reporting then works from this copy only."""
+
+    id: int
+    owner: str
+    name: str
+    number: int
+    head_sha: str
+    environments: list[EnvironmentFacts]
+    reports: dict[str, Stored] = field(default_factory=dict)
+    last_reported: datetime | None = None
+
+
+def deployment_state(env: EnvironmentFacts, head_sha: str) -> DeploymentState:
+    """The head sha's state: a ready or failed environment still serving an older commit, or
+    asked to redeploy, is in progress for the head, not its success or failure."""
+    status = env.status
+    if status in {EnvironmentStatus.RELEASING, EnvironmentStatus.RELEASED}:
+        return "inactive"
+    if status is EnvironmentStatus.QUEUED:
+        return "queued"
+    if status is EnvironmentStatus.FAILED and not env.redeploy_requested:
+        return "failure"
+    if (
+        status is EnvironmentStatus.READY
+        and env.deployed_sha == head_sha
+        and not env.redeploy_requested
+    ):
+        return "success"
+    return "in_progress"
+
+
+def describe(env: EnvironmentFacts, head_sha: str) -> str:
+    """A short fixed wording (GitHub shows 140 characters) that changes only with the state."""
+    state, short = deployment_state(env, head_sha), head_sha[:7]
+    if state == "in_progress" and env.status in {
+        EnvironmentStatus.READY,
+        EnvironmentStatus.FAILED,
+    }:
+        return f"Waiting to deploy {short}"
+    return {
+        "queued": "Waiting for a staging server",
+        "success": f"Deployed {short}",
+        "failure": f"Deploy of {short} failed",
+        "inactive": "Staging environment released",
+    }.get(state) or (
+        f"Deploying {short}"
+        if env.status is EnvironmentStatus.DEPLOYING
+        else "Starting a staging server"
+    )
+
+
+def comment_view(pull: PullFacts, env: EnvironmentFacts, page_url: str) -> CommentView:
+    state = deployment_state(env, pull.head_sha)
+    serving = state not in {"queued", "inactive"}
+    status = _PHRASE[env.status]
+    if state == "in_progress" and env.status in {
+        EnvironmentStatus.READY,
+        EnvironmentStatus.FAILED,
+    }:
+        status = f"{status}; a newer commit is waiting to deploy"
+    return CommentView(
+        status=status,
+        staging_url=env.staging_url if serving else None,
+        queue_position=env.queue_position,
+        deployed_sha=env.deployed_sha if serving else None,
+        smoke=env.smoke if serving else None,
+        last_error=env.last_error if state != "inactive" else None,
+        page_url=page_url or None,
+    )
+
+
+def _candidates(session: Session, since: datetime) -> list[PullRequest]:
+    """Open PRs, PRs still holding or recently giving back an environment, and PRs with a
+    report that failed: everything whose report may differ from what GitHub shows."""
+    recent = select(Environment.pull_request_id).where(
+        or_(Environment.status != EnvironmentStatus.RELEASED, Environment.released_at >= since)
+    )
+    failing = select(GithubReport.pull_request_id).where(GithubReport.last_error.is_not(None))
+    return list(
+        session.scalars(
+            select(PullRequest)
+            .where(
+                or_(
+                    PullRequest.state == PullRequestState.OPEN,
+                    PullRequest.id.in_(recent),
+                    PullRequest.id.in_(failing),
+                )
+            )
+            .options(
+                selectinload(PullRequest.repository),
+                selectinload(PullRequest.environments).selectinload(Environment.server),
+            )
+            .order_by(PullRequest.id)
+        )
+    )
+
+
+def _smoke(session: Session, environment_ids: Iterable[int]) -> dict[tuple[int, str], str]:
+    """(environment id, sha) → "passed"/"failed" where smoke checks really ran; skipped or
+    missing checks give no line at all."""
+    rows = session.execute(
+        select(DeployStep.environment_id, DeployStep.head_sha, DeployStep.status)
+        .where(
+            DeployStep.environment_id.in_(list(environment_ids)),
+            DeployStep.step == "smoke",
+            DeployStep.status.in_([StepStatus.OK, StepStatus.FAILED]),
+        )
+        .order_by(DeployStep.id)
+    ).all()
+    return {
+        (env_id, sha): "passed" if status is StepStatus.OK else "failed"
+        for env_id, sha, status in rows
+    }
+
+
+def load(session: Session, clock: Clock) -> list[PullFacts]:
+    """Every PR that may need a report, with its environments and what was last sent."""
+    pulls = [p for p in _candidates(session, clock() - REPORT_AFTER_RELEASE) if p.environments]
+    ids = [p.id for p in pulls]
+    positions = queue_positions(session)
+    smoke = _smoke(session, [e.id for p in pulls for e in p.environments])
+    stored: dict[int, dict[str, Stored]] = {}
+    last: dict[int, datetime] = {}
+    for row in session.scalars(select(GithubReport).where(GithubReport.pull_request_id.in_(ids))):
+        stored.setdefault(row.pull_request_id, {})[row.key] = Stored(row.remote_id, row.digest)
+        if row.reported_at is not None:
+            last[row.pull_request_id] = max(
+                row.reported_at, last.get(row.pull_request_id, row.reported_at)
+            )
+    facts = [
+        PullFacts(
+            id=pull.id,
+            owner=pull.repository.owner,
+            name=pull.repository.name,
+            number=pull.number,
+            head_sha=pull.head_sha,
+            environments=[
+                EnvironmentFacts(
+                    id=env.id,
+                    status=env.status,
+                    staging_url=env.server.staging_url if env.server else "",
+                    deployed_sha=env.deployed_sha,
+                    redeploy_requested=env.deploy_requested_at is not None,
+                    last_error=env.last_error,
+                    queue_position=positions.get(env.id),
+                    smoke=smoke.get((env.id, env.deployed_sha or "")),
+                )
+                for env in pull.environments
+            ],
+            reports=stored.get(pull.id, {}),
+            last_reported=last.get(pull.id),
+        )
+        for pull in pulls
+    ]
+    # Never reported first, then the longest ago: a budget cut never starves the same PRs.
+    return sorted(facts, key=lambda p: (p.last_reported is not None, p.last_reported or 0, p.id))
