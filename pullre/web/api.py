@@ -1,0 +1,233 @@
+"""``/api/v1``: the JSON API for people's scripts, authenticated by personal API tokens.
+
+Only ``Authorization: Bearer`` counts here. The login gate lets this blueprint through without
+reading the session, and these views never look at ``current_user``: a browser's login cookie
+rides along on cross-site requests, a header does not, so a logged-in admin's browser cannot be
+made to call the API (which is why the blueprint is exempt from CSRF). The token acts with its
+owner's current role, read afresh on every request.
+
+Every answer is JSON, errors included: ``{"error": message}`` with the HTTP status saying what
+kind (400 bad input, 401 no or bad token, 403 role, 404 unknown id, 405 method, 409 refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import func, select
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
+
+from pullre import actions, api_tokens
+from pullre.clock import system_clock
+from pullre.identifiers import split_full_name
+from pullre.models import Event, PullRequest, Repository
+from pullre.servers import server_rows
+from pullre.web.api_pulls import (
+    STATUS_FILTERS,
+    PullFilter,
+    event_json,
+    iso,
+    list_pulls,
+    pull_detail,
+)
+from pullre.web.auth import SessionUser
+from pullre.web.db_session import get_session
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+
+
+def _error(message: str, status: int) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> tuple[Response, int]:
+    """JSON whatever the client's Accept header says: scripts parse, they do not read."""
+    return _error(error.description or error.name, error.code or 500)
+
+
+@blueprint.before_request
+def _authenticate() -> tuple[Response, int] | None:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    session = get_session()
+    user = None
+    if scheme.lower() == "bearer" and secret.strip():
+        user = api_tokens.authenticate(session, secret.strip(), clock=system_clock)
+    if user is None:
+        response, status = _error(
+            "a valid API token is required (Authorization: Bearer TOKEN; "
+            "create one on the API tokens page)",
+            401,
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pullre"'
+        return response, status
+    g.api_user = SessionUser.of(user)
+    if session.dirty:  # last_used_at moved on
+        session.commit()
+    return None
+
+
+def _user() -> SessionUser:
+    user: SessionUser = g.api_user
+    return user
+
+
+def _require_admin() -> None:
+    if not _user().is_admin:
+        raise Forbidden("this needs an admin's token")
+
+
+def _positive_int(name: str, default: int | None = None) -> int | None:
+    raw = request.args.get(name, "")
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise BadRequest(f"{name!r} must be a whole number from 1")
+    return int(raw)
+
+
+def _paging() -> tuple[int, int]:
+    page = _positive_int("page", 1) or 1
+    per_page = min(_positive_int("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    return page, per_page
+
+
+def _page(items: list[dict[str, Any]], total: int, page: int, per_page: int) -> Response:
+    return jsonify(items=items, page=page, per_page=per_page, total=total)
+
+
+@blueprint.get("/pulls")
+def pulls() -> Response:
+    repository = request.args.get("repository", "").strip() or None
+    status = request.args.get("status", "").strip() or None
+    try:
+        wanted = PullFilter(
+            repository=split_full_name(repository) if repository else None, status=status
+        )
+    except ValueError as exc:
+        raise BadRequest(f"'repository': {exc}") from None
+    if status is not None and status not in STATUS_FILTERS:
+        raise BadRequest(f"'status' must be one of {', '.join(STATUS_FILTERS)}")
+    page, per_page = _paging()
+    items, total = list_pulls(get_session(), wanted, page=page, per_page=per_page)
+    return _page(items, total, page, per_page)
+
+
+@blueprint.get("/pulls/<int:pull_id>")
+def pull(pull_id: int) -> Response:
+    detail = pull_detail(get_session(), pull_id)
+    if detail is None:
+        raise NotFound(f"no pull request with id {pull_id}")
+    return jsonify(detail)
+
+
+def _act(pull_id: int, action: Callable[[PullRequest, str], None]) -> tuple[Response, int]:
+    """Record the action as the token's owner; the agent and the next pass carry it out."""
+    session = get_session()
+    target = session.get(PullRequest, pull_id)
+    if target is None:
+        raise NotFound(f"no pull request with id {pull_id}")
+    try:
+        action(target, _user().username)
+    except actions.ActionRefused as exc:
+        session.rollback()
+        return _error(str(exc), 409)
+    session.commit()
+    return jsonify(ok=True), 202
+
+
+@blueprint.post("/pulls/<int:pull_id>/redeploy")
+def redeploy(pull_id: int) -> tuple[Response, int]:
+    session = get_session()
+    return _act(
+        pull_id, lambda pr, actor: actions.redeploy(session, pr, actor=actor, clock=system_clock)
+    )
+
+
+@blueprint.post("/pulls/<int:pull_id>/reset-data")
+def reset_data(pull_id: int) -> tuple[Response, int]:
+    session = get_session()
+    return _act(
+        pull_id, lambda pr, actor: actions.reset_data(session, pr, actor=actor, clock=system_clock)
+    )
+
+
+@blueprint.post("/pulls/<int:pull_id>/release")
+def release(pull_id: int) -> tuple[Response, int]:
+    _require_admin()
+    session = get_session()
+    return _act(pull_id, lambda pr, actor: actions.release(session, pr, actor=actor))
+
+
+@blueprint.post("/pulls/<int:pull_id>/unpark")
+def unpark(pull_id: int) -> tuple[Response, int]:
+    _require_admin()
+    session = get_session()
+    return _act(pull_id, lambda pr, actor: actions.unpark(session, pr, actor=actor))
+
+
+@blueprint.get("/servers")
+def servers() -> Response:
+    _require_admin()
+    items = [
+        {
+            "id": row.server.id,
+            "instance_id": row.server.instance_id,
+            "name": row.server.name,
+            "staging_url": row.server.staging_url,
+            "state": row.server.observed_state,
+            "observed_at": iso(row.server.observed_at),
+            "held_by": row.held_by,
+            "environment_status": row.environment_status,
+            "last_heartbeat": iso(row.server.last_heartbeat),
+            "deployed_sha": row.server.deployed_sha,
+            "agent_version": row.server.agent_version,
+            "last_error": row.server.last_error,
+        }
+        for row in server_rows(get_session())
+    ]
+    return jsonify(items=items)
+
+
+@blueprint.get("/repositories")
+def repositories() -> Response:
+    found = get_session().scalars(select(Repository).order_by(Repository.owner, Repository.name))
+    items = [
+        {
+            "id": repo.id,
+            "repository": repo.full_name,
+            "enabled": repo.enabled,
+            "base_schema": repo.base_schema,
+            "required_label": repo.required_label,
+        }
+        for repo in found
+    ]
+    return jsonify(items=items)
+
+
+@blueprint.get("/events")
+def event_log() -> Response:
+    """Newest first; ``pull`` and ``server`` are the ids the other endpoints return."""
+    conditions = []
+    if kind := request.args.get("kind", "").strip():
+        conditions.append(Event.kind == kind)
+    if (pull_id := _positive_int("pull")) is not None:
+        conditions.append(Event.pull_request_id == pull_id)
+    if (server_id := _positive_int("server")) is not None:
+        conditions.append(Event.server_id == server_id)
+    page, per_page = _paging()
+    session = get_session()
+    total = session.scalar(select(func.count()).select_from(Event).where(*conditions)) or 0
+    found = session.scalars(
+        select(Event)
+        .where(*conditions)
+        .order_by(Event.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return _page([event_json(event) for event in found], total, page, per_page)

@@ -1,0 +1,243 @@
+"""Pull requests as ``/api/v1`` shows them: one page of PRs, or one PR with its history.
+
+The list is paged in SQL (a script may follow hundreds of PRs) and costs the same four queries
+whatever the page holds: the count, the page, the page's active environments with their
+servers, and the queue order. Filters are ``EXISTS`` subqueries on indexed columns, so a PR is
+never counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.orm import Session
+
+from pullre.deploys import STEPS
+from pullre.models import (
+    ACTIVE_ENVIRONMENT_STATUSES,
+    DeployStep,
+    Environment,
+    EnvironmentStatus,
+    Event,
+    PullRequest,
+    PullRequestState,
+    Repository,
+    Server,
+    StepStatus,
+)
+from pullre.status import queue_positions
+
+#: ``?status=none``: open PRs without an environment (parked, or not labelled for one).
+NO_ENVIRONMENT = "none"
+#: Values ``?status=`` takes: the statuses an environment is shown in, and ``none``.
+STATUS_FILTERS = (
+    *(s.value for s in EnvironmentStatus if s in ACTIVE_ENVIRONMENT_STATUSES),
+    NO_ENVIRONMENT,
+)
+EVENTS_PER_PULL = 50
+
+
+@dataclass(frozen=True)
+class PullFilter:
+    repository: tuple[str, str] | None = None
+    status: str | None = None
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _active(pull_id: Any) -> ColumnElement[bool]:
+    return exists().where(
+        Environment.pull_request_id == pull_id,
+        Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+    )
+
+
+def _conditions(wanted: PullFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [PullRequest.state == PullRequestState.OPEN]
+    if wanted.repository is not None:
+        owner, name = wanted.repository
+        conditions += [Repository.owner == owner, Repository.name == name]
+    if wanted.status == NO_ENVIRONMENT:
+        conditions.append(~_active(PullRequest.id))
+    elif wanted.status is not None:
+        conditions.append(
+            exists().where(
+                Environment.pull_request_id == PullRequest.id,
+                Environment.status == EnvironmentStatus(wanted.status),
+            )
+        )
+    return conditions
+
+
+def list_pulls(
+    session: Session, wanted: PullFilter, *, page: int, per_page: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of open PRs (in the dashboard's order) and how many match in all."""
+    conditions = _conditions(wanted)
+    total = session.scalar(
+        select(func.count())
+        .select_from(PullRequest)
+        .join(Repository, Repository.id == PullRequest.repository_id)
+        .where(*conditions)
+    )
+    rows = session.execute(
+        select(PullRequest, Repository)
+        .join(Repository, Repository.id == PullRequest.repository_id)
+        .where(*conditions)
+        .order_by(PullRequest.repository_id, PullRequest.number)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    environments = _active_environments(session, [pull.id for pull, _ in rows])
+    positions = (
+        queue_positions(session)
+        if any(env.status is EnvironmentStatus.QUEUED for env, _ in environments.values())
+        else {}
+    )
+    items = []
+    for pull, repository in rows:
+        environment, server = environments.get(pull.id, (None, None))
+        items.append(pull_json(pull, repository, environment, server, positions))
+    return items, total or 0
+
+
+def _active_environments(
+    session: Session, pull_ids: list[int]
+) -> dict[int, tuple[Environment, Server | None]]:
+    if not pull_ids:
+        return {}
+    rows = session.execute(
+        select(Environment, Server)
+        .outerjoin(Server, Server.id == Environment.server_id)
+        .where(
+            Environment.pull_request_id.in_(pull_ids),
+            Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+        )
+        .order_by(Environment.id)
+    ).all()
+    return {env.pull_request_id: (env, server) for env, server in rows}
+
+
+def pull_json(
+    pull: PullRequest,
+    repository: Repository,
+    environment: Environment | None,
+    server: Server | None,
+    positions: dict[int, int],
+) -> dict[str, Any]:
+    return {
+        "id": pull.id,
+        "repository": repository.full_name,
+        "number": pull.number,
+        "title": pull.title,
+        "author": pull.author_login,
+        "head_ref": pull.head_ref,
+        "head_sha": pull.head_sha,
+        "state": pull.state.value,
+        "parked": pull.parked,
+        "environment": None
+        if environment is None
+        else {
+            "status": environment.status.value,
+            "server": (server.name or server.instance_id) if server else None,
+            "url": (server.staging_url or None) if server else None,
+            "queue_position": positions.get(environment.id),
+            "schema": environment.schema_name,
+            "deployed_sha": environment.deployed_sha,
+            "deployed_at": iso(environment.deployed_at),
+            "last_error": environment.last_error,
+        },
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "created_at": iso(event.created_at),
+        "kind": event.kind,
+        "message": event.message,
+        "repository_id": event.repository_id,
+        "pull_id": event.pull_request_id,
+        "server_id": event.server_id,
+        "details": event.details,
+    }
+
+
+def pull_detail(session: Session, pull_id: int) -> dict[str, Any] | None:
+    """The PR (any state) with its environment, its latest deploy's steps and recent events.
+
+    The steps come from the PR's latest environment even once released, so a script can still
+    read why the last deploy failed.
+    """
+    row = session.execute(
+        select(PullRequest, Repository)
+        .join(Repository, Repository.id == PullRequest.repository_id)
+        .where(PullRequest.id == pull_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    pull, repository = row
+    environment, server = _active_environments(session, [pull.id]).get(pull.id, (None, None))
+    positions = (
+        queue_positions(session)
+        if environment is not None and environment.status is EnvironmentStatus.QUEUED
+        else {}
+    )
+    detail = pull_json(pull, repository, environment, server, positions)
+    latest_id = (
+        environment.id
+        if environment is not None
+        else session.scalar(
+            select(func.max(Environment.id)).where(Environment.pull_request_id == pull.id)
+        )
+    )
+    detail["deploy_steps"] = [] if latest_id is None else _latest_deploy(session, latest_id)
+    recent = session.scalars(
+        select(Event)
+        .where(Event.pull_request_id == pull.id)
+        .order_by(Event.id.desc())
+        .limit(EVENTS_PER_PULL)
+    )
+    detail["events"] = [event_json(event) for event in recent]
+    return detail
+
+
+def _latest_deploy(session: Session, environment_id: int) -> list[dict[str, Any]]:
+    """Every report since the environment's last deploy began.
+
+    A redeploy of the same sha reports the same steps again, so the sha cannot tell deploys
+    apart; the first step's "running" report marks where each one began (as in
+    :func:`pullre.deploys.record_step`).
+    """
+    started = (
+        select(func.max(DeployStep.id))
+        .where(
+            DeployStep.environment_id == environment_id,
+            DeployStep.step == STEPS[0],
+            DeployStep.status == StepStatus.RUNNING,
+        )
+        .scalar_subquery()
+    )
+    steps = session.scalars(
+        select(DeployStep)
+        .where(
+            DeployStep.environment_id == environment_id,
+            DeployStep.id >= func.coalesce(started, 0),
+        )
+        .order_by(DeployStep.id)
+    )
+    return [
+        {
+            "step": step.step,
+            "status": step.status.value,
+            "head_sha": step.head_sha,
+            "reported_at": iso(step.reported_at),
+            "log_tail": step.log_tail,
+        }
+        for step in steps
+    ]
