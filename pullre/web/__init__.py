@@ -14,6 +14,7 @@ from pullre.nudge import Nudger
 from pullre.secret_key import resolve_secret_key
 from pullre.web import (
     agent_api,
+    api,
     auth,
     dashboard,
     db_session,
@@ -23,6 +24,7 @@ from pullre.web import (
     repositories,
     security_headers,
     servers,
+    tokens,
     users,
     webhook,
 )
@@ -63,10 +65,12 @@ def create_app(
     auth.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
-    for module in (health, dashboard, repositories, github_users, users, servers):
+    for module in (health, dashboard, repositories, github_users, users, servers, tokens):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(agent_api.blueprint)
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
+    app.register_blueprint(api.blueprint)
+    auth.csrf.exempt(api.blueprint)  # bearer tokens only; it never reads the session cookie
     webhook.init_app(app, nudger)
     servers.init_app(app, ec2)
     return app

@@ -34,7 +34,7 @@ from pullre.web.forms import LoginForm
 #: The webhook authenticates itself with its signature instead.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static", "webhook.receive"})
 #: Blueprints that check a token of their own on every request instead of a login session.
-TOKEN_BLUEPRINTS = frozenset({"agent_api"})
+TOKEN_BLUEPRINTS = frozenset({"agent_api", "api"})
 
 blueprint = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -87,9 +87,14 @@ def wants_json() -> bool:
 
 
 def _require_login() -> BaseResponse | tuple[Response, int] | None:
-    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
-        return None
+    # Token APIs first, so their requests never read the session: a login cookie must not
+    # count there. A wrong method or path under /api/ has no blueprint; it gets its JSON
+    # 405/404 without login (the API's routes are public in the README anyway).
     if request.blueprint in TOKEN_BLUEPRINTS:
+        return None
+    if request.routing_exception is not None and request.path.startswith("/api/"):
+        return None
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
     if wants_json():
         return jsonify(error="authentication required"), 401
