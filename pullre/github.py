@@ -126,8 +126,26 @@ class GitHubUnavailable(GitHubError):
     """5xx after the configured retries, or no connection at all (``status`` None)."""
 
 
+class RequestCounts(Protocol):
+    """Running totals since the client was made; pass history subtracts two readings."""
+
+    @property
+    def requests(self) -> int: ...
+
+    @property
+    def not_modified(self) -> int: ...
+
+    @property
+    def rate_limit_remaining(self) -> int | None: ...
+
+
 class GitHub(Protocol):
     """Every GitHub call pullre makes goes through one object of this type."""
+
+    @property
+    def stats(self) -> RequestCounts:
+        """What this client has cost so far (read-only), for pass history and ``/metrics``."""
+        ...
 
     def list_open_pulls(
         self, owner: str, name: str, etag: str | None = None

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import events, lease, pool, provisioning, reporting
+from pullre import events, lease, pass_history, pool, provisioning, reporting
 from pullre.clock import Clock, system_clock
 from pullre.config import Settings, public_url
 from pullre.ec2 import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
@@ -113,12 +113,31 @@ def run_pass(
     work = _Pass(sessions=sessions, github=github, ec2=ec2, clock=clock, renew=handle.renew)
     work.staging, work.secret_key = staging, secret_key
     work.public_url = public_url
+    meter = pass_history.Meter(github, ec2, clock)
     try:
         work.run(include_drafts)
+    except Exception as exc:
+        work.report.errors.append(f"pass failed: {exc}")  # so its history row shows it
+        raise
     finally:
         handle.release()
+        _record_history(sessions, meter, work.report, clock)
     work.report.lease_holder = holder
     return work.report
+
+
+def _record_history(
+    sessions: sessionmaker[Session], meter: pass_history.Meter, report: PassReport, clock: Clock
+) -> None:
+    """After the lease is given back: history is a by-product and never fails the pass."""
+    pass_history.record(
+        sessions,
+        meter,
+        assigned=len(report.assigned),
+        released=len(report.released),
+        errors=len(report.errors),
+        clock=clock,
+    )
 
 
 class _Pass:
