@@ -243,6 +243,9 @@ class DeployStep(Base):
     step: Mapped[str] = mapped_column(String(20))
     status: Mapped[StepStatus] = mapped_column(_enum(StepStatus))
     log_tail: Mapped[str] = mapped_column(Text, default="")
+    #: Structured results the step reported (the smoke step's checks), in the documented
+    #: shape of pullre.smoke; None for steps that only have a log.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
