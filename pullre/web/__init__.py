@@ -21,6 +21,7 @@ from pullre.web import (
     errors,
     github_users,
     health,
+    metrics,
     repositories,
     security_headers,
     servers,
@@ -71,6 +72,8 @@ def create_app(
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
     app.register_blueprint(api.blueprint)
     auth.csrf.exempt(api.blueprint)  # bearer tokens only; it never reads the session cookie
+    app.register_blueprint(metrics.blueprint)
+    auth.csrf.exempt(metrics.blueprint)  # its own bearer token, like the agent API
     webhook.init_app(app, nudger)
     servers.init_app(app, ec2)
     return app

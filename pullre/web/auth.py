@@ -31,8 +31,10 @@ from pullre.web.db_session import get_session
 from pullre.web.forms import LoginForm
 
 #: Endpoints anyone may reach. Everything else needs a logged-in user.
-#: The webhook authenticates itself with its signature instead.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static", "webhook.receive"})
+#: The webhook authenticates itself with its signature instead, /metrics with its bearer token.
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login", "health.healthz", "metrics.scrape", "static", "webhook.receive"}
+)
 #: Blueprints that check a token of their own on every request instead of a login session.
 TOKEN_BLUEPRINTS = frozenset({"agent_api", "api"})
 
