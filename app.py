@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port or settings.controller.port,
     )
     settings = replace(settings, controller=controller)
-    configure_logging()
+    configure_logging(settings)
 
     engine = make_engine(settings.controller.database_url)
     require_migrated(engine)

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = settings_or_exit(args.config)
-    configure_logging()
+    configure_logging(settings)
     try:
         return run(settings, loop=args.loop, interval=args.interval)
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from pullre import migrate
 from pullre.config import ConfigError, Settings, load_settings
+from pullre.log_format import JsonFormatter
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -42,8 +43,14 @@ def settings_or_exit(path: str | None) -> Settings:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+def configure_logging(settings: Settings | None = None, level: int = logging.INFO) -> None:
+    """Text lines by default; ``[controller] log_format = json`` for a log collector."""
+    if settings is not None and settings.controller.log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format=LOG_FORMAT)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
