@@ -1,21 +1,33 @@
-"""Where every pull request stands: the view shared by the dashboard, the CLI and the API."""
+"""Where pull requests stand: the views shared by the CLI, the API and the PR page.
+
+The dashboard's paginated, filtered rows live in :mod:`pullre.dashboard_queries`; this module
+holds the whole-list view (``status --json``) and the one-PR view of the PR page.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from pullre.deploys import STEPS
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
+    DeployStep,
     Environment,
     EnvironmentStatus,
+    Event,
     PullRequest,
     PullRequestState,
     Server,
+    StepStatus,
 )
+
+TIMELINE_LENGTH = 20
+#: Reports kept from one deploy: each step reports "running" then its outcome.
+_DEPLOY_REPORTS = 4 * len(STEPS)
 
 
 @dataclass(frozen=True)
@@ -115,3 +127,88 @@ def pull_request_views(session: Session, *, include_closed: bool = False) -> lis
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class PullDetail:
+    """One PR for its page: its newest environment (active, else the last one) and history."""
+
+    pull: PullRequest
+    environment: Environment | None
+    queue_position: int | None
+    #: The latest deploy's steps in run order, each as last reported.
+    steps: list[DeployStep]
+    #: Newest first, at most ``TIMELINE_LENGTH``.
+    timeline: list[Event]
+    more_events: bool
+
+
+def pull_detail(session: Session, pull_id: int) -> PullDetail | None:
+    pull = session.scalar(
+        select(PullRequest)
+        .options(joinedload(PullRequest.repository))
+        .where(PullRequest.id == pull_id)
+    )
+    if pull is None:
+        return None
+    environment = session.scalar(
+        select(Environment)
+        .options(joinedload(Environment.server))
+        .where(Environment.pull_request_id == pull.id)
+        .order_by(Environment.id.desc())
+        .limit(1)
+    )
+    timeline = session.scalars(
+        select(Event)
+        .where(Event.pull_request_id == pull.id)
+        .order_by(Event.id.desc())
+        .limit(TIMELINE_LENGTH + 1)
+    ).all()
+    return PullDetail(
+        pull=pull,
+        environment=environment,
+        queue_position=queue_position(session, environment) if environment else None,
+        steps=latest_deploy_steps(session, environment) if environment else [],
+        timeline=list(timeline[:TIMELINE_LENGTH]),
+        more_events=len(timeline) > TIMELINE_LENGTH,
+    )
+
+
+def queue_position(session: Session, environment: Environment) -> int | None:
+    """The environment's place in ``queue_positions`` order, counted with one indexed query."""
+    if environment.status is not EnvironmentStatus.QUEUED:
+        return None
+    ahead = session.scalar(
+        select(func.count(Environment.id)).where(
+            Environment.status == EnvironmentStatus.QUEUED,
+            or_(
+                Environment.queued_at < environment.queued_at,
+                and_(
+                    Environment.queued_at == environment.queued_at,
+                    Environment.id < environment.id,
+                ),
+            ),
+        )
+    )
+    return (ahead or 0) + 1
+
+
+def latest_deploy_steps(session: Session, environment: Environment) -> list[DeployStep]:
+    """The steps of the environment's newest deploy: reports back to its latest first step.
+
+    A redeploy of the same sha reports every step again, so the sha alone cannot tell deploys
+    apart; the first step's "running" report marks where each one began.
+    """
+    reports = session.scalars(
+        select(DeployStep)
+        .where(DeployStep.environment_id == environment.id)
+        .order_by(DeployStep.id.desc())
+        .limit(_DEPLOY_REPORTS)
+    ).all()
+    latest: dict[str, DeployStep] = {}
+    for report in reports:
+        latest.setdefault(report.step, report)
+        if report.step == STEPS[0] and report.status is StepStatus.RUNNING:
+            break
+    order = {step: place for place, step in enumerate(STEPS)}
+    return sorted(latest.values(), key=lambda r: (order.get(r.step, len(STEPS)), r.id))

@@ -1,0 +1,251 @@
+"""The dashboard's rows and pool summary, in a fixed number of queries whatever the page size.
+
+The dashboard is reloaded by every open browser tab every few seconds, so each read here is one
+statement over indexed columns: the PR's active environment, server and queue place come from
+one joined SELECT (the place as a correlated count over ``ix_environments_status_queued_at``),
+and smoke results for the whole page from one more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from pullre.deploys import STEPS
+from pullre.models import (
+    ACTIVE_ENVIRONMENT_STATUSES,
+    DeployStep,
+    Environment,
+    EnvironmentStatus,
+    PullRequest,
+    PullRequestState,
+    Repository,
+    Server,
+)
+
+PAGE_SIZE = 50
+#: The status filter's choices: an active environment status, or an open PR without one.
+NO_ENVIRONMENT = "none"
+STATUS_CHOICES = (
+    *(s.value for s in EnvironmentStatus if s in ACTIVE_ENVIRONMENT_STATUSES),
+    NO_ENVIRONMENT,
+)
+SMOKE_STEP = STEPS[-1]
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+#: EC2 states in which a server is on its way up or down, whoever holds it.
+STARTING_STATES = frozenset({"pending"})
+STOPPING_STATES = frozenset({"stopping", "shutting-down"})
+
+
+@dataclass(frozen=True)
+class DashboardFilter:
+    repository_id: int | None = None
+    status: str | None = None
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class DashboardRow:
+    pull_id: int
+    repository: str
+    number: int
+    title: str
+    author: str
+    head_ref: str
+    head_sha: str
+    github_url: str
+    parked: bool
+    status: str | None
+    server: str | None
+    staging_url: str | None
+    queue_position: int | None
+    deployed_at: datetime | None
+    smoke: str
+
+
+@dataclass(frozen=True)
+class DashboardPage:
+    rows: list[DashboardRow]
+    total: int
+    page: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    free: int
+    busy: int
+    starting: int
+    stopping: int
+    queued: int
+
+    @property
+    def size(self) -> int:
+        return self.free + self.busy + self.starting + self.stopping
+
+
+def github_web_url(github_api_url: str) -> str:
+    """GitHub's web address from its API address: github.com, or the Enterprise host."""
+    host = urlsplit(github_api_url).hostname or "github.com"
+    return "https://" + ("github.com" if host == "api.github.com" else host)
+
+
+def _active_environment_join() -> ColumnElement[bool]:
+    return and_(
+        Environment.pull_request_id == PullRequest.id,
+        Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+    )
+
+
+def _queue_place() -> ColumnElement[int | None]:
+    """1-based place in the queue, the assignment order of ``status.queue_positions``."""
+    ahead = aliased(Environment)
+    place = (
+        select(func.count(ahead.id))
+        .where(
+            ahead.status == EnvironmentStatus.QUEUED,
+            or_(
+                ahead.queued_at < Environment.queued_at,
+                and_(ahead.queued_at == Environment.queued_at, ahead.id <= Environment.id),
+            ),
+        )
+        .correlate(Environment)
+        .scalar_subquery()
+    )
+    return case((Environment.status == EnvironmentStatus.QUEUED, place), else_=None)
+
+
+def _filtered(query: _Query, where: DashboardFilter) -> _Query:
+    query = (
+        query.select_from(PullRequest)
+        .join(Repository, Repository.id == PullRequest.repository_id)
+        .outerjoin(Environment, _active_environment_join())
+        .where(PullRequest.state == PullRequestState.OPEN)
+    )
+    if where.repository_id is not None:
+        query = query.where(PullRequest.repository_id == where.repository_id)
+    if where.status == NO_ENVIRONMENT:
+        query = query.where(Environment.id.is_(None))
+    elif where.status is not None:
+        query = query.where(Environment.status == EnvironmentStatus(where.status))
+    return query
+
+
+def dashboard_page(
+    session: Session, where: DashboardFilter, *, github_api_url: str, page_size: int = PAGE_SIZE
+) -> DashboardPage:
+    """One page of open PRs, ordered by repository then number so pages never shuffle."""
+    total = session.scalar(_filtered(select(func.count(PullRequest.id)), where)) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(where.page, 1), pages)
+    query = (
+        _filtered(
+            select(
+                PullRequest,
+                Repository.owner,
+                Repository.name,
+                Environment,
+                Server.name,
+                Server.instance_id,
+                Server.staging_url,
+                _queue_place(),
+            ),
+            where,
+        )
+        .outerjoin(Server, Server.id == Environment.server_id)
+        .order_by(Repository.owner, Repository.name, PullRequest.number, PullRequest.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    results = session.execute(query).all()
+    smoke = _smoke_results(session, [row[3].id for row in results if row[3] is not None])
+    web = github_web_url(github_api_url)
+    rows = []
+    for pull, owner, name, env, server_name, instance_id, url, place in results:
+        rows.append(
+            DashboardRow(
+                pull_id=pull.id,
+                repository=f"{owner}/{name}",
+                number=pull.number,
+                title=pull.title,
+                author=pull.author_login,
+                head_ref=pull.head_ref,
+                head_sha=pull.head_sha,
+                github_url=f"{web}/{owner}/{name}/pull/{pull.number}",
+                parked=pull.parked,
+                status=env.status.value if env else None,
+                server=(server_name or instance_id) if instance_id else None,
+                staging_url=url or None,
+                queue_position=place,
+                deployed_at=env.deployed_at if env else None,
+                smoke=smoke.get(env.id, "none") if env else "none",
+            )
+        )
+    return DashboardPage(rows=rows, total=total, page=page, pages=pages)
+
+
+def _smoke_results(session: Session, environment_ids: list[int]) -> dict[int, str]:
+    """Environment id → status of its latest smoke report for the sha it has deployed."""
+    if not environment_ids:
+        return {}
+    latest = (
+        select(func.max(DeployStep.id))
+        .join(
+            Environment,
+            and_(
+                Environment.id == DeployStep.environment_id,
+                Environment.deployed_sha == DeployStep.head_sha,
+            ),
+        )
+        .where(DeployStep.environment_id.in_(environment_ids), DeployStep.step == SMOKE_STEP)
+        .group_by(DeployStep.environment_id)
+    )
+    rows = session.execute(
+        select(DeployStep.environment_id, DeployStep.status).where(DeployStep.id.in_(latest))
+    )
+    return {env_id: status.value for env_id, status in rows}
+
+
+def pool_summary(session: Session) -> PoolSummary:
+    """Pool servers by what they are doing, and the queue's length, in two grouped queries."""
+    by_state = session.execute(
+        select(Server.observed_state, func.count(Server.id), func.count(Environment.id))
+        .outerjoin(
+            Environment,
+            and_(
+                Environment.server_id == Server.id,
+                Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+            ),
+        )
+        .where(Server.in_pool.is_(True))
+        .group_by(Server.observed_state)
+    ).all()
+    free = busy = starting = stopping = 0
+    for state, servers, held in by_state:
+        if state in STARTING_STATES:
+            starting += servers
+        elif state in STOPPING_STATES:
+            stopping += servers
+        else:
+            busy += held
+            free += servers - held
+    queued = session.scalar(
+        select(func.count(Environment.id)).where(Environment.status == EnvironmentStatus.QUEUED)
+    )
+    return PoolSummary(
+        free=free, busy=busy, starting=starting, stopping=stopping, queued=queued or 0
+    )
+
+
+def repository_choices(session: Session) -> list[tuple[int, str]]:
+    rows = session.execute(
+        select(Repository.id, Repository.owner, Repository.name).order_by(
+            Repository.owner, Repository.name
+        )
+    )
+    return [(repo_id, f"{owner}/{name}") for repo_id, owner, name in rows]
