@@ -19,9 +19,11 @@ from pullre.web import (
     dashboard,
     db_session,
     errors,
+    events,
     github_users,
     health,
     metrics,
+    pulls,
     repositories,
     security_headers,
     servers,
@@ -66,7 +68,17 @@ def create_app(
     auth.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
-    for module in (health, dashboard, repositories, github_users, users, servers, tokens):
+    for module in (
+        health,
+        dashboard,
+        pulls,
+        events,
+        repositories,
+        github_users,
+        users,
+        servers,
+        tokens,
+    ):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(agent_api.blueprint)
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
