@@ -1,26 +1,91 @@
-"""The first page: every open PR and where its environment stands."""
+"""The first page: every open PR's environment, the pool at a glance, and its use this week.
+
+The page refreshes its table in place: ``static/app.js`` asks for the same URL (filters and page
+included) with ``X-Requested-With: fetch`` and gets only the live fragment back, so a refresh
+never re-draws the chart or costs its query.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, make_response, render_template, request
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response
 
-from pullre.models import Repository, Server
-from pullre.status import pull_request_views
+from pullre.config import Settings
+from pullre.dashboard_queries import (
+    STATUS_CHOICES,
+    DashboardFilter,
+    dashboard_page,
+    pool_summary,
+    repository_choices,
+)
+from pullre.models import Repository, Server, utcnow
+from pullre.pool_usage import hourly_usage, usage_chart
+from pullre.servers import age
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("dashboard", __name__)
 
+#: The header app.js sends for the table fragment; answered with ``FRAGMENT_HEADER`` set.
+FETCH_HEADER = "X-Requested-With"
+FRAGMENT_HEADER = "X-Pullre-Fragment"
+REFRESH_SECONDS = 10
+
+
+def _filter() -> DashboardFilter:
+    """The query string's filter; unknown values are ignored rather than answered with a 400."""
+    status = request.args.get("status", "")
+    return DashboardFilter(
+        repository_id=request.args.get("repository", type=int),
+        status=status if status in STATUS_CHOICES else None,
+        page=request.args.get("page", 1, type=int) or 1,
+    )
+
 
 @blueprint.get("/")
-def index() -> str:
+def index() -> Response:
     session = get_session()
-    return render_template(
-        "dashboard.html",
-        pulls=pull_request_views(session),
-        repository_count=session.scalar(select(func.count()).select_from(Repository)) or 0,
-        server_count=session.scalar(
+    settings: Settings = current_app.extensions["pullre.settings"]
+    where = _filter()
+    result = dashboard_page(session, where, github_api_url=settings.github.api_url)
+    filtered = where.repository_id is not None or where.status is not None
+    now = utcnow()
+    live: dict[str, object] = {
+        "result": result,
+        "pool": pool_summary(session),
+        "where": where,
+        "filtered": filtered,
+        "now": now,
+        "age": age,
+        **(_setup_counts() if not result.total and not filtered else {}),
+    }
+    if request.headers.get(FETCH_HEADER) == "fetch":
+        response = make_response(render_template("dashboard_live.html", **live))
+        response.headers[FRAGMENT_HEADER] = "environments"
+    else:
+        response = make_response(
+            render_template(
+                "dashboard.html",
+                **live,
+                repositories=repository_choices(session),
+                statuses=STATUS_CHOICES,
+                chart=usage_chart(hourly_usage(session, now), now),
+                refresh_seconds=REFRESH_SECONDS,
+            )
+        )
+    # The same URL answers with a page or a fragment: caches must keep them apart.
+    response.vary.add(FETCH_HEADER)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _setup_counts() -> dict[str, int]:
+    """What the empty page counts to say which set-up step comes next."""
+    session = get_session()
+    return {
+        "repository_count": session.scalar(select(func.count()).select_from(Repository)) or 0,
+        "server_count": session.scalar(
             select(func.count()).select_from(Server).where(Server.in_pool.is_(True))
         )
         or 0,
-    )
+    }
