@@ -182,6 +182,14 @@ def test_dashboard_filters_pr_page_and_redeploy(live_server: LiveServer, page: P
     page.locator("summary").filter(has_text="build").click()
     expect(page.get_by_text("added 812 packages in 14s")).to_be_visible()
     screenshot(page, "pull-page-failed")
+
+    page.get_by_role("navigation").get_by_role("link", name="Events").click()
+    row = page.get_by_role("row").filter(has_text="redeploy asked by bea")
+    expect(row.get_by_role("link", name="acme/shop#42")).to_have_attribute(
+        "href", f"/pulls/{pull_id}"
+    )
+    page.set_viewport_size({"width": 375, "height": 800})
+    screenshot(page, "events-phone")
     assert dialogs == []
 
 
