@@ -150,8 +150,14 @@ def record_step(
     status: StepStatus,
     log: str,
     clock: Clock,
+    details: dict[str, Any] | None = None,
 ) -> Environment:
-    """Store one step report and move the environment's status along."""
+    """Store one step report and move the environment's status along.
+
+    ``details`` are the step's structured results (the smoke step's, already validated against
+    ``pullre.smoke``'s shape by the API); they are stored as reported and do not move the status,
+    which follows ``status`` alone, so a failed smoke step fails the environment like any other.
+    """
     environment = session.get(Environment, environment_id)
     if (
         environment is None
@@ -167,6 +173,7 @@ def record_step(
             step=step,
             status=status,
             log_tail=tail,
+            details=details,
             reported_at=clock(),
         )
     )

@@ -57,17 +57,27 @@ class Controller:
         return parse(self._call("GET", "/api/agent/assignment"))
 
     def report_step(
-        self, environment_id: int, head_sha: str, step: str, status: str, log: str = ""
+        self,
+        environment_id: int,
+        head_sha: str,
+        step: str,
+        status: str,
+        log: str = "",
+        *,
+        results: dict[str, Any] | None = None,
     ) -> None:
+        """``results``: the smoke step's structured results (``pullre.smoke``'s JSON shape)."""
         if step not in STEPS or status not in STATUSES:
             raise ValueError(f"unknown step or status: {step!r} {status!r}")
-        body = {
+        body: dict[str, Any] = {
             "environment_id": environment_id,
             "head_sha": head_sha,
             "step": step,
             "status": status,
             "log": tail(log),
         }
+        if results is not None:
+            body["results"] = results
         try:
             self._call("POST", "/api/agent/steps", body)
         except ControllerRefused as exc:

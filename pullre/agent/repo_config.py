@@ -7,7 +7,8 @@ argument of ``sh -c``. Nothing from the PR's metadata (branch name, title) is ev
 
 A misspelt key inside a known table is an error rather than silently ignored, since ignoring it
 would quietly deploy with the wrong command; unknown top-level tables are left alone so that
-newer sections (``[smoke]``) do not break older agents.
+newer sections do not break older agents. ``[[smoke]]`` entries never fail the checkout: a bad
+one becomes an ``error`` result of the smoke step (see ``pullre.smoke_config``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from pullre.agent.assignment import Defaults
 from pullre.agent.settings import AgentSettings
+from pullre.smoke_config import Check, parse_checks
 
 Command = tuple[str, ...]
 DEFAULT_PORT = 8000
@@ -44,6 +46,7 @@ class RepoConfig:
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT_S
     env: dict[str, str] = field(default_factory=dict)
     sql_dir: str | None = None
+    smoke: tuple[Check, ...] = ()
 
 
 def shell(command_line: str) -> Command:
@@ -77,6 +80,7 @@ def load(data: bytes | None, defaults: Defaults, settings: AgentSettings) -> Rep
         health_timeout=timeout or settings.health_timeout or DEFAULT_HEALTH_TIMEOUT_S,
         env=_env(raw.get("env", {})),
         sql_dir=_sql_dir(migrations["sql_dir"]) if "sql_dir" in migrations else None,
+        smoke=parse_checks(raw.get("smoke")),
     )
 
 

@@ -3,8 +3,9 @@
 fetch → checkout (+ reading ``.pullre.toml``) → build → migrate → start → health → smoke.
 Everything before ``start`` happens beside the running app, in a fresh worktree, so a deploy
 that fails there leaves the previous app serving; only ``start`` replaces it. Steps after a
-failed one are not reported. Smoke checks are not run by this agent version: ``smoke`` is
-reported ``skipped``.
+failed one are not reported. ``smoke`` runs the repository's fast-tier checks against the fresh
+app and reports them with their structured results; a failing check fails the deploy but leaves
+the app running, since a broken deploy is easier to diagnose while it still answers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pullre.agent import commands, health, migrator, repo_config, supervisor
 from pullre.agent.assignment import Assignment
@@ -25,9 +26,12 @@ from pullre.agent.git import GitError, Repo
 from pullre.agent.repo_config import RepoConfig, RepoConfigError
 from pullre.agent.settings import AgentSettings
 from pullre.agent.state import App, Failure, State, save
+from pullre.smoke import Target, select
+from pullre.smoke import run as run_smoke
 
 log = logging.getLogger(__name__)
 COMMAND_TIMEOUT_S = 1800.0
+SMOKE_BUDGET_S = 120.0
 T = TypeVar("T")
 
 
@@ -51,11 +55,15 @@ class Deploy:
     def repo(self) -> Repo:
         return Repo(self.workdir / "repo.git", self.environ)
 
-    def report(self, step: str, status: str, text: str = "") -> None:
+    def report(
+        self, step: str, status: str, text: str = "", results: dict[str, Any] | None = None
+    ) -> None:
         """Send one step; a controller that cannot take it does not stop the deploy."""
         a = self.assignment
         try:
-            self.controller.report_step(a.environment_id, a.head_sha, step, status, text)
+            self.controller.report_step(
+                a.environment_id, a.head_sha, step, status, text, results=results
+            )
         except (ControllerUnavailable, ControllerRefused) as exc:
             log.warning("could not report %s %s: %s", step, status, exc)
 
@@ -72,9 +80,9 @@ class Deploy:
         except (GitError, RepoConfigError, migrator.MigrationError, OSError, ValueError) as exc:
             self.fail(name, str(exc))
 
-    def fail(self, name: str, text: str) -> NoReturn:
+    def fail(self, name: str, text: str, results: dict[str, Any] | None = None) -> NoReturn:
         log.warning("step %s failed for %s:\n%s", name, self.assignment.head_sha, text[-2000:])
-        self.report(name, "failed", text)
+        self.report(name, "failed", text, results)
         sha = self.assignment.head_sha
         previous = self.state.failure
         attempts = previous.attempts + 1 if previous and previous.sha == sha else 1
@@ -106,8 +114,8 @@ class Deploy:
         else:
             self.report("migrate", "skipped", "no migrate command and no [migrations] sql_dir")
         self.replace_app(checkout, config, env)
-        self.report("smoke", "skipped", "smoke checks are not run by this agent version")
         self.remove_checkouts(keep=checkout)
+        self.smoke(config, checkout, env)
 
     def restart(self) -> None:
         """Start the current sha's app again from its checkout (it died). Raises StepFailed."""
@@ -117,6 +125,19 @@ class Deploy:
         config = self.attempt("start", self.config)
         env = command_environ(self.environ, config, self.assignment)
         self.replace_app(Path(app.checkout), config, env)
+
+    def smoke(self, config: RepoConfig, checkout: Path, env: Mapping[str, str]) -> None:
+        """The fast tier of the repository's smoke checks; deep ones wait to be asked for."""
+        checks = select(config.smoke, "fast")
+        if not checks:
+            self.report("smoke", "skipped", "no fast [[smoke]] checks in .pullre.toml")
+            return
+        self.report("smoke", "running", f"{len(checks)} fast check(s)")
+        target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
+        report = run_smoke(checks, "fast", target, budget=SMOKE_BUDGET_S)
+        if report.status != "pass":
+            self.fail("smoke", report.text(), report.to_json())
+        self.report("smoke", "ok", report.text(), report.to_json())
 
     def config(self) -> RepoConfig:
         a = self.assignment
@@ -211,5 +232,7 @@ def describe(config: RepoConfig) -> str:
         f"\nbuild: {show(config.build)}\nmigrate: {show(config.migrate)}"
         f"\nsql_dir: {config.sql_dir or '-'}\nstart: {show(config.start)}"
         f"\nport: {config.port}  health: {config.health_path} within {config.health_timeout:g} s"
-        f"\nenv: {', '.join(sorted(config.env)) or '-'}\n"
+        f"\nenv: {', '.join(sorted(config.env)) or '-'}"
+        f"\nsmoke: {len(select(config.smoke, 'fast'))} fast, "
+        f"{len(select(config.smoke, 'deep'))} deep\n"
     )

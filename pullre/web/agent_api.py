@@ -7,12 +7,13 @@ themselves). Staging boxes run untrusted PR code, so a leaked agent token must n
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from pullre import deploys
+from pullre import deploys, smoke
 from pullre.clock import system_clock
 from pullre.config import Settings
 from pullre.models import Server, StepStatus
@@ -95,6 +96,7 @@ def steps() -> Response | tuple[Response, int]:
     head_sha = _field(body, "head_sha", str)
     if len(head_sha) != 40 or not all(c in "0123456789abcdef" for c in head_sha):
         raise BadRequest("'head_sha' must be 40 lowercase hex digits")
+    results = _results(body, step)
     session = get_session()
     try:
         deploys.record_step(
@@ -105,6 +107,7 @@ def steps() -> Response | tuple[Response, int]:
             step=step,
             status=status,
             log=_field(body, "log", str, optional=True) or "",
+            details=results,
             clock=system_clock,
         )
     except deploys.NotYourEnvironment as exc:
@@ -112,6 +115,25 @@ def steps() -> Response | tuple[Response, int]:
         return _error(str(exc), 409)
     session.commit()
     return jsonify(ok=True)
+
+
+def _results(body: dict[str, Any], step: str) -> dict[str, Any] | None:
+    """The optional structured ``results`` of a smoke step, checked against pullre.smoke's shape.
+
+    Size is capped like the log: the dashboard renders it, and an agent runs beside PR code.
+    """
+    results = body.get("results")
+    if results is None:
+        return None
+    if step != "smoke":
+        raise BadRequest("'results' are only taken with the smoke step")
+    if len(json.dumps(results)) > smoke.RESULTS_LIMIT:
+        raise BadRequest(f"'results' must be at most {smoke.RESULTS_LIMIT} bytes of JSON")
+    problem = smoke.validate_results(results)
+    if problem is not None:
+        raise BadRequest(f"'results' is not in the smoke results shape: {problem}")
+    assert isinstance(results, dict)
+    return results
 
 
 @blueprint.post("/heartbeat")
