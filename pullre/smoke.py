@@ -136,14 +136,20 @@ class Report:
             "time_ms": self.time_ms,
         }
         ordered = sorted(self.results, key=lambda r: r.result == "pass")  # problems first
+        room = limit - len(json.dumps({**base, "checks": []}))
         for with_tests in (True, False):
-            checks = [r.to_json(with_tests) for r in ordered]
-            body = {**base, "checks": checks}
-            while len(json.dumps(body)) > limit and checks:
-                checks.pop()
-            if len(checks) == len(ordered) or not with_tests:
-                return body
-        raise AssertionError("unreachable")
+            checks = []
+            for result in ordered:
+                entry = result.to_json(with_tests)
+                room_after = room - len(json.dumps(entry)) - 2  # ", " between entries
+                if room_after < 0:
+                    break
+                checks.append(entry)
+                room = room_after
+            else:
+                return {**base, "checks": checks}
+            room = limit - len(json.dumps({**base, "checks": []}))
+        return {**base, "checks": checks}
 
     def text(self) -> str:
         """The step's human log: one line per check, then the verdict."""

@@ -216,12 +216,14 @@ def fetch(
     connection = kind(host, port, timeout=_left(deadline))
     try:
         connection.request(method, path, headers={"User-Agent": "pullre-smoke", **dict(headers)})
+        sock = connection.sock  # the connection forgets it once a closing response arrives
         response = connection.getresponse()
         chunks: list[bytes] = []
         size = 0
         while size < BODY_LIMIT:
-            if connection.sock is not None:
-                connection.sock.settimeout(_left(deadline))
+            left = _left(deadline)
+            if sock is not None:
+                sock.settimeout(left)
             chunk = response.read1(_CHUNK) if method != "HEAD" else b""
             if not chunk:
                 break
