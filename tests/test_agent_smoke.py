@@ -1,0 +1,333 @@
+"""Smoke checks in a deploy: the agent runs the fast tier, the controller stores the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pullre import smoke
+from pullre.agent import supervisor
+from pullre.agent.settings import AgentSettings
+from pullre.models import (
+    DeployStep,
+    Environment,
+    EnvironmentStatus,
+    PullRequest,
+    Repository,
+    StepStatus,
+)
+from pullre.servers import register_server
+from tests.agent_fixtures import Agent, FakeController, OriginRepo, pullre_toml
+from tests.web_fixtures import LiveServer
+
+PASSING = """
+[[smoke]]
+name = "home page"
+type = "http"
+path = "/"
+regex = "^ok [0-9a-f]{40}$"
+
+[[smoke]]
+name = "checkout has the app"
+type = "command"
+command = ["test", "-f", "app.py"]
+
+[[smoke]]
+name = "deep only"
+tier = "deep"
+type = "http"
+path = "/not-run-after-deploy"
+"""
+
+FAILING = """
+[[smoke]]
+name = "home page"
+type = "http"
+path = "/"
+
+[[smoke]]
+name = "missing page"
+type = "http"
+path = "/missing"
+contains = "welcome"
+"""
+
+
+def deploy(
+    agent: Agent,
+    fake_controller: FakeController,
+    git_origin: OriginRepo,
+    smoke_toml: str,
+    **kw: Any,
+) -> str:
+    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port) + smoke_toml})
+    git_origin.open_pr(9, sha)
+    fake_controller.assignment = git_origin.assignment(9, sha, **kw)
+    assert agent.run() == 0
+    return sha
+
+
+def smoke_reports(fake_controller: FakeController) -> list[dict[str, Any]]:
+    return [r.body for r in fake_controller.step_requests() if r.body["step"] == "smoke"]
+
+
+def test_passing_fast_checks_report_smoke_ok_with_results(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+) -> None:
+    sha = deploy(agent, fake_controller, git_origin, PASSING)
+
+    running, done = smoke_reports(fake_controller)
+    assert (running["status"], done["status"]) == ("running", "ok")
+    assert "results" not in running
+    results = done["results"]
+    assert smoke.validate_results(results) is None
+    assert (results["status"], results["tier"], results["failed"]) == ("pass", "fast", [])
+    assert results["counts"] == {"pass": 2, "warn": 0, "fail": 0, "error": 0, "timeout": 0}
+    assert sorted(c["name"] for c in results["checks"]) == ["checkout has the app", "home page"]
+    assert "PASS" in done["log"]
+    assert "home page" in done["log"]
+    assert "smoke: 2 fast, 1 deep" in fake_controller.step_log("checkout", "ok")
+    assert fake_controller.heartbeats()[-1]["deployed_sha"] == sha
+
+
+def test_a_failing_check_fails_the_smoke_step_but_leaves_the_app_up(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+) -> None:
+    sha = deploy(agent, fake_controller, git_origin, FAILING)
+
+    assert fake_controller.steps()[-2:] == [("smoke", "running"), ("smoke", "failed")]
+    results = smoke_reports(fake_controller)[-1]["results"]
+    assert results["status"] == "fail"
+    assert results["failed"] == ["missing page"]
+    assert "-> 404" in fake_controller.step_log("smoke", "failed")
+    # The app keeps answering (easier to diagnose), and a second pass does not redeploy it.
+    assert agent.get(git_origin.port) == f"ok {sha}"
+    fake_controller.clear()
+    assert agent.run() == 0
+    assert fake_controller.steps() == []
+
+
+def test_an_invalid_smoke_entry_fails_smoke_not_the_checkout(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+) -> None:
+    deploy(agent, fake_controller, git_origin, '[[smoke]]\nname = "typo"\ntype = "htpp"\n')
+
+    assert ("checkout", "ok") in fake_controller.steps()
+    assert fake_controller.steps()[-1] == ("smoke", "failed")
+    results = smoke_reports(fake_controller)[-1]["results"]
+    assert results["status"] == "error"
+    assert results["checks"][0]["result"] == "error"
+    assert "type must be one of" in results["checks"][0]["message"]
+
+
+def test_sql_checks_use_the_prs_database(
+    agent: Agent,
+    fake_controller: FakeController,
+    git_origin: OriginRepo,
+    pr_database: dict[str, Any],
+) -> None:
+    checks = (
+        '[[smoke]]\nname = "db"\ntype = "sql"\nquery = "SELECT DATABASE()"\n'
+        f'expect = "{pr_database["name"]}"\n'
+    )
+    deploy(agent, fake_controller, git_origin, checks, database=pr_database)
+
+    assert fake_controller.steps()[-1] == ("smoke", "ok"), fake_controller.step_log(
+        "smoke", "failed"
+    )
+
+
+# -- the controller's side -----------------------------------------------------------------------
+
+SHA = "c" * 40
+
+
+@pytest.fixture
+def staged(session: Session) -> tuple[int, dict[str, str]]:
+    repo = Repository(owner="acme", name="shop", clone_url="/srv/git/shop.git")
+    session.add(repo)
+    session.flush()
+    pull = PullRequest(
+        repository_id=repo.id,
+        number=4,
+        title="t",
+        author_login="alice",
+        head_ref="f",
+        head_sha=SHA,
+    )
+    session.add(pull)
+    server, token = register_server(session, "i-000000c1", "https://c1.example", "c1")
+    session.flush()
+    env = Environment(
+        pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.DEPLOYING
+    )
+    session.add(env)
+    session.commit()
+    return env.id, {"Authorization": f"Bearer {token}"}
+
+
+def results_body(status: str = "pass") -> dict[str, Any]:
+    failing = status != "pass"
+    return {
+        "status": status,
+        "tier": "fast",
+        "counts": {"pass": 1, "warn": 0, "fail": int(failing), "error": 0, "timeout": 0},
+        "failed": ["db"] if failing else [],
+        "time_ms": 40,
+        "checks": [
+            {
+                "name": "home",
+                "tier": "fast",
+                "type": "http",
+                "result": "pass",
+                "duration_ms": 12,
+                "message": "GET / -> 200",
+            },
+            *(
+                [
+                    {
+                        "name": "db",
+                        "tier": "fast",
+                        "type": "smoketest",
+                        "result": "fail",
+                        "duration_ms": 30,
+                        "message": "django-smoketest FAIL",
+                        "tests": [{"name": "a.smoke.T.test_x", "result": "fail", "message": ""}],
+                    }
+                ]
+                if failing
+                else []
+            ),
+        ],
+    }
+
+
+def post_step(
+    client: FlaskClient, staged: tuple[int, dict[str, str]], step: str, status: str, **extra: Any
+) -> tuple[int, Any]:
+    environment_id, headers = staged
+    body = {"environment_id": environment_id, "head_sha": SHA, "step": step, "status": status}
+    response = client.post("/api/agent/steps", headers=headers, json={**body, **extra})
+    return response.status_code, response.json
+
+
+def stored(session: Session, environment_id: int) -> list[tuple[str, str, Any]]:
+    session.expire_all()
+    rows = session.scalars(
+        select(DeployStep)
+        .where(DeployStep.environment_id == environment_id)
+        .order_by(DeployStep.id)
+    )
+    return [(row.step, row.status.value, row.details) for row in rows]
+
+
+def test_the_controller_stores_smoke_results(
+    client: FlaskClient, session: Session, staged: tuple[int, dict[str, str]]
+) -> None:
+    assert post_step(client, staged, "smoke", "ok", log="PASS", results=results_body())[0] == 200
+    assert stored(session, staged[0]) == [("smoke", "ok", results_body())]
+
+
+def test_a_failed_smoke_step_fails_the_environment(
+    client: FlaskClient, session: Session, staged: tuple[int, dict[str, str]]
+) -> None:
+    body = results_body("fail")
+    code, _ = post_step(client, staged, "smoke", "failed", log="FAIL db", results=body)
+    assert code == 200
+    env = session.get_one(Environment, staged[0])
+    session.refresh(env)
+    assert env.status is EnvironmentStatus.FAILED
+    assert env.last_error is not None
+    assert env.last_error.startswith("smoke failed:")
+    assert stored(session, staged[0])[0][2]["checks"][1]["tests"][0]["name"] == "a.smoke.T.test_x"
+
+
+@pytest.mark.parametrize(
+    ("step", "results", "words"),
+    [
+        ("smoke", ["not", "an", "object"], "results must be an object"),
+        ("smoke", {**results_body(), "status": "fail"}, "does not agree"),
+        ("smoke", {**results_body(), "extra": 1}, "exactly status"),
+        ("health", results_body(), "only taken with the smoke step"),
+        (
+            "smoke",
+            {
+                **results_body(),
+                "checks": [
+                    {**results_body()["checks"][0], "message": "x" * 70_000},
+                ],
+            },
+            "at most 65536 bytes",
+        ),
+    ],
+)
+def test_bad_results_are_refused_and_nothing_is_stored(
+    client: FlaskClient,
+    session: Session,
+    staged: tuple[int, dict[str, str]],
+    step: str,
+    results: Any,
+    words: str,
+) -> None:
+    code, answer = post_step(client, staged, step, "ok", results=results)
+    assert code == 400
+    assert words in answer["error"]
+    assert stored(session, staged[0]) == []
+
+
+def test_results_travel_from_the_agent_to_the_real_controller(
+    live_server: LiveServer, git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port) + FAILING})
+    git_origin.open_pr(21, sha)
+    with live_server.session_factory() as session:
+        repository = Repository(owner="acme", name="shop", clone_url=str(git_origin.path))
+        session.add(repository)
+        session.flush()
+        pull = PullRequest(
+            repository_id=repository.id,
+            number=21,
+            title="t",
+            author_login="alice",
+            head_ref="f",
+            head_sha=sha,
+        )
+        session.add(pull)
+        server, token = register_server(session, "i-000000c2", "https://c2.example", "c2")
+        session.flush()
+        environment = Environment(
+            pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.PROVISIONING
+        )
+        session.add(environment)
+        session.commit()
+        environment_id = environment.id
+
+    settings = AgentSettings(controller_url=live_server.url, token=token, workdir=tmp_path / "a")
+    agent = Agent(settings=settings, environ={})
+    try:
+        assert agent.run() == 0
+    finally:
+        app = agent.state().app
+        if app is not None:
+            supervisor.stop(app.pid, app.start_time, timeout=5)
+
+    with live_server.session_factory() as session:
+        environment = session.get_one(Environment, environment_id)
+        assert environment.status is EnvironmentStatus.FAILED
+        last = session.scalars(
+            select(DeployStep)
+            .where(DeployStep.environment_id == environment_id)
+            .order_by(DeployStep.id.desc())
+        ).first()
+        assert last is not None
+        assert (last.step, last.status) == ("smoke", StepStatus.FAILED)
+        assert last.details is not None
+        assert last.details["failed"] == ["missing page"]
+        assert last.details["counts"]["pass"] == 1
+        assert environment.last_error is not None
+        assert "missing page" in environment.last_error
