@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +334,27 @@ def test_results_travel_from_the_agent_to_the_real_controller(
         assert last.details["counts"]["pass"] == 1
         assert environment.last_error is not None
         assert "missing page" in environment.last_error
+
+
+def test_the_agent_bundle_runs_alone_on_the_standard_library(tmp_path: Path) -> None:
+    """What a staging box gets: client.py, pullre/agent and pullre/smoke*.py, nothing else."""
+    root = Path(__file__).parent.parent
+    bundle = tmp_path / "bundle"
+    shutil.copytree(root / "pullre" / "agent", bundle / "pullre" / "agent")
+    for path in [root / "pullre" / "__init__.py", *(root / "pullre").glob("smoke*.py")]:
+        shutil.copy(path, bundle / "pullre" / path.name)
+    shutil.copy(root / "client.py", bundle / "client.py")
+    code = (
+        "import sys; sys.path.insert(0, '.'); import client, pullre.smoke, pullre.agent.deploy; "
+        "print(sorted(m for m in sys.modules if m.startswith('pullre.smoke')))"
+    )
+    # -I -S: no site-packages, so any third-party import fails here as it would on the box.
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pullre.smoke_formats" in result.stdout
