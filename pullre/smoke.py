@@ -44,7 +44,9 @@ Results (what the agent sends with the ``smoke`` step and the controller stores)
                 }]}
 
 ``status`` is ``fail`` when a check failed or timed out, else ``error`` when one errored, else
-``pass``; anything but ``pass`` fails the deploy.
+``pass``; anything but ``pass`` fails the deploy. A check's ``type`` is ``config`` when its entry
+could not be read at all. ``warn`` (a ``severity = "warn"`` check that did not pass) is shown
+and counted but fails nothing.
 """
 
 from __future__ import annotations
