@@ -211,6 +211,8 @@ class Environment(Base):
     start_requested_at: Mapped[datetime | None]
     #: Set when the PR's head moved; the agent redeploys and clears it.
     deploy_requested_at: Mapped[datetime | None]
+    #: Someone asked for the deep smoke tier to run now; the agent clears it by reporting it.
+    smoke_requested_at: Mapped[datetime | None]
     #: The schema exists and its user has the current password; cleared by "reset data".
     schema_ready_at: Mapped[datetime | None]
     #: Bumped to give the PR's MySQL user a new password (the password itself is derived
