@@ -80,3 +80,23 @@ def unpark(session: Session, pull: PullRequest, *, actor: str) -> None:
         pull_request=pull,
         actor=actor,
     )
+
+
+def request_smoke(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
+    """Ask the agent to run the deep smoke tier against the app as it runs, without redeploying.
+
+    Only a ready environment has an app worth checking: while it deploys, its own fast tier is
+    about to run, and a failed one needs a redeploy rather than more checks.
+    """
+    environment = active_environment(session, pull)
+    if environment is None or environment.status is not EnvironmentStatus.READY:
+        state = environment.status.value if environment is not None else "not deployed"
+        raise ActionRefused(f"#{pull.number} is {state}; deep smoke checks need it ready")
+    environment.smoke_requested_at = clock()
+    events.record(
+        session,
+        "smoke_requested",
+        f"#{pull.number}: deep smoke checks asked by {actor}",
+        pull_request=pull,
+        actor=actor,
+    )

@@ -26,7 +26,9 @@ from pullre.models import (
     PullRequestState,
     Repository,
     Server,
+    StepStatus,
 )
+from pullre.smoke import short_label
 
 PAGE_SIZE = 50
 #: The status filter's choices: an active environment status, or an open PR without one.
@@ -65,7 +67,10 @@ class DashboardRow:
     staging_url: str | None
     queue_position: int | None
     deployed_at: datetime | None
+    #: The badge's kind (``ok``, ``failed``, ``running``, ``skipped``, ``none``).
     smoke: str
+    #: What the badge says: ``pass 5/5``, ``fail 1/5 (name…)``, else the kind.
+    smoke_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,17 +188,37 @@ def dashboard_page(
                 staging_url=url or None,
                 queue_position=place,
                 deployed_at=env.deployed_at if env else None,
-                smoke=smoke.get(env.id, "none") if env else "none",
+                smoke=smoke.get(env.id, ("none", "none"))[0] if env else "none",
+                smoke_text=smoke.get(env.id, ("none", "none"))[1] if env else "none",
             )
         )
     return DashboardPage(rows=rows, total=total, page=page, pages=pages)
 
 
-def _smoke_results(session: Session, environment_ids: list[int]) -> dict[int, str]:
-    """Environment id → status of its latest smoke report for the sha it has deployed."""
+def _smoke_results(session: Session, environment_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Environment id → (badge kind, text) of its latest smoke report for its deployed sha.
+
+    One statement for the whole page: the results ride along in ``details``.
+    """
     if not environment_ids:
         return {}
-    latest = (
+    rows = session.execute(
+        select(DeployStep.environment_id, DeployStep.status, DeployStep.details).where(
+            DeployStep.id.in_(_latest_smoke_ids(environment_ids))
+        )
+    )
+    found = {}
+    for env_id, status, details in rows:
+        text = short_label(details) if isinstance(details, dict) else status.value
+        found[env_id] = (status.value, text)
+    return found
+
+
+def _latest_smoke_ids(
+    environment_ids: list[int], statuses: tuple[StepStatus, ...] = ()
+) -> Select[int]:
+    """Per environment, the id of its newest smoke report for the sha it has deployed."""
+    query = (
         select(func.max(DeployStep.id))
         .join(
             Environment,
@@ -205,10 +230,57 @@ def _smoke_results(session: Session, environment_ids: list[int]) -> dict[int, st
         .where(DeployStep.environment_id.in_(environment_ids), DeployStep.step == SMOKE_STEP)
         .group_by(DeployStep.environment_id)
     )
-    rows = session.execute(
-        select(DeployStep.environment_id, DeployStep.status).where(DeployStep.id.in_(latest))
+    if statuses:
+        query = query.where(DeployStep.status.in_(statuses))
+    return query
+
+
+@dataclass(frozen=True)
+class SmokeResults:
+    """The latest finished smoke run of an environment's deployed sha, as people read it."""
+
+    sha: str
+    reported_at: datetime
+    step_status: str
+    results: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any] | None:
+        """The API's ``smoke`` member; None for a run that sent no results (an older agent)."""
+        r = self.results
+        if r is None:
+            return None
+        return {
+            "status": r["status"],
+            "counts": r["counts"],
+            "failed": r["failed"],
+            "time_ms": r["time_ms"],
+            "tier": r["tier"],
+            "sha": self.sha,
+            "reported_at": self.reported_at.isoformat(),
+        }
+
+
+def latest_smoke(session: Session, environment_ids: list[int]) -> dict[int, SmokeResults]:
+    """Environment id → its latest ok/failed smoke report for its deployed sha, in one query.
+
+    A run still going (or skipped) does not hide the results before it: the page keeps
+    showing what is known until the new results arrive.
+    """
+    if not environment_ids:
+        return {}
+    finished = (StepStatus.OK, StepStatus.FAILED)
+    steps = session.scalars(
+        select(DeployStep).where(DeployStep.id.in_(_latest_smoke_ids(environment_ids, finished)))
     )
-    return {env_id: status.value for env_id, status in rows}
+    return {
+        step.environment_id: SmokeResults(
+            sha=step.head_sha,
+            reported_at=step.reported_at,
+            step_status=step.status.value,
+            results=step.details if isinstance(step.details, dict) else None,
+        )
+        for step in steps
+    }
 
 
 def pool_summary(session: Session) -> PoolSummary:

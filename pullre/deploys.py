@@ -129,6 +129,8 @@ def assignment(
         "head_sha": pull.head_sha,
         "head_ref": pull.head_ref,
         "redeploy": environment.deploy_requested_at is not None,
+        # Someone asked for the deep tier: the agent runs it against the app as it runs now.
+        "smoke": "deep" if environment.smoke_requested_at is not None else "fast",
         "database": database,
         "defaults": {
             "port": 8000,
@@ -155,8 +157,11 @@ def record_step(
     """Store one step report and move the environment's status along.
 
     ``details`` are the step's structured results (the smoke step's, already validated against
-    ``pullre.smoke``'s shape by the API); they are stored as reported and do not move the status,
-    which follows ``status`` alone, so a failed smoke step fails the environment like any other.
+    ``pullre.smoke``'s shape by the API). A failed fast tier fails the environment like any other
+    step: it is the check that this deploy works. The deep tier runs on demand against an app
+    that is already serving, so its failure is shown as results but leaves the environment
+    as it was; its final report answers the pending request. A smoke step "running" never moves
+    the status either: the app answered its health check and is ready while checks run.
     """
     environment = session.get(Environment, environment_id)
     if (
@@ -178,6 +183,19 @@ def record_step(
         )
     )
     pull = environment.pull_request
+    deep = step == "smoke" and (details or {}).get("tier") == "deep"
+    if step == "smoke" and status is not StepStatus.RUNNING and (deep or details is None):
+        environment.smoke_requested_at = None  # deep results, or none to give: answered
+    if deep or (step == "smoke" and status is StepStatus.RUNNING):
+        if deep and status is StepStatus.FAILED:
+            events.record(
+                session,
+                "smoke_failed",
+                f"#{pull.number} deep smoke checks failed on {head_sha[:7]}",
+                pull_request=pull,
+                server=server,
+            )
+        return environment
     if step == STEPS[0] and status is StepStatus.RUNNING:
         environment.deploy_requested_at = None  # this deploy answers the request
         environment.last_error = None

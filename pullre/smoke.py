@@ -72,6 +72,7 @@ __all__ = [
     "Target",
     "parse_checks",
     "run",
+    "summary",
     "validate_results",
 ]
 
@@ -265,6 +266,50 @@ def _result(
 
 
 # -- the controller's side ---------------------------------------------------------------------
+
+ELLIPSIS = "\u2026"
+_COUNT_WORDS = (
+    ("pass", "passed"),
+    ("warn", "warned"),
+    ("fail", "failed"),
+    ("error", "errored"),
+    ("timeout", "timed out"),
+)
+
+
+def counts_text(results: dict[str, Any]) -> str:
+    """``5 passed, 1 failed``: numbers only, so it is safe to put anywhere without escaping."""
+    counts = results.get("counts") or {}
+    parts = [f"{counts[key]} {word}" for key, word in _COUNT_WORDS if counts.get(key)]
+    return ", ".join(parts) or "no checks"
+
+
+def summary(results: dict[str, Any], limit: int = 140) -> str:
+    """``5 passed, 1 failed: checkout page``, cut to ``limit`` (GitHub keeps 140 characters of a
+    commit status description, and a cut in the middle of a count would misstate it)."""
+    text = counts_text(results)
+    failed = [str(name) for name in results.get("failed") or []]
+    if failed:
+        text += ": " + ", ".join(failed)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_label(results: dict[str, Any], width: int = 30) -> str:
+    """``pass 5/5`` or ``fail 1/5 (checkout page…)``: what fits a dashboard cell."""
+    counts = results.get("counts") or {}
+    total = sum(v for v in counts.values() if isinstance(v, int))
+    bad = sum(counts.get(k, 0) for k in ("fail", "error", "timeout"))
+    status = str(results.get("status", ""))
+    if status == "pass":
+        return f"pass {total - bad}/{total}"
+    failed = [str(name) for name in results.get("failed") or []]
+    label = f"{status} {bad}/{total}"
+    if failed:
+        first = failed[0]
+        cut = len(failed) > 1 or len(first) > width
+        label += f" ({first[:width]}{'…' if cut else ''})"
+    return label
+
 
 _CHECK_KEYS = {"name", "tier", "type", "result", "duration_ms", "message"}
 

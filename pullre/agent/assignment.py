@@ -56,6 +56,8 @@ class Assignment:
     redeploy: bool
     database: Database | None
     defaults: Defaults
+    #: Someone asked for the deep smoke tier: run it (and fast) against the running app.
+    run_deep_smoke: bool = False
 
 
 def parse(payload: object) -> Assignment | None:
@@ -80,7 +82,17 @@ def parse(payload: object) -> Assignment | None:
         redeploy=_field(body, "redeploy", bool),
         database=_database(body.get("database")),
         defaults=_defaults(body.get("defaults")),
+        run_deep_smoke=_smoke_tier(body.get("smoke")) == "deep",
     )
+
+
+def _smoke_tier(value: object) -> str:
+    """Absent means fast: a controller older than on-demand smoke checks never asks for deep."""
+    if value is None:
+        return "fast"
+    if value not in ("fast", "deep"):
+        raise InvalidAssignment(f"smoke is {value!r}, expected 'fast' or 'deep'")
+    return str(value)
 
 
 def check_clone_url(url: str) -> str:

@@ -26,7 +26,7 @@ from pullre.agent.git import GitError, Repo
 from pullre.agent.repo_config import RepoConfig, RepoConfigError
 from pullre.agent.settings import AgentSettings
 from pullre.agent.state import App, Failure, State, save
-from pullre.smoke import Target, select
+from pullre.smoke import Report, Target, select
 from pullre.smoke import run as run_smoke
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,34 @@ class Deploy:
         if report.status != "pass":
             self.fail("smoke", report.text(), report.to_json())
         self.report("smoke", "ok", report.text(), report.to_json())
+
+    def deep_smoke(self) -> None:
+        """Both tiers against the app that runs now, as asked from the UI or API; no redeploy.
+
+        Its results are reported with tier ``deep``, which the controller shows without failing
+        the environment, and a failure here is not a failed deploy: nothing is retried later.
+        """
+        app = self.state.app
+        assert app is not None
+        try:
+            config = self.config()
+        except (GitError, RepoConfigError, OSError, ValueError) as exc:
+            self.report("smoke", "failed", f"cannot read .pullre.toml: {exc}")
+            return
+        checks = [*select(config.smoke, "fast"), *select(config.smoke, "deep")]
+        if not select(config.smoke, "deep"):
+            self.report("smoke", "skipped", "no deep [[smoke]] checks in .pullre.toml")
+            return
+        self.report("smoke", "running", f"{len(checks)} check(s), deep tier asked for")
+        checkout = Path(app.checkout)
+        env = command_environ(self.environ, config, self.assignment)
+        target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
+        # One report of both tiers, labelled deep: each check keeps its own tier in the rows.
+        fast = run_smoke(config.smoke, "fast", target, budget=SMOKE_BUDGET_S)
+        deep = run_smoke(config.smoke, "deep", target, budget=SMOKE_BUDGET_S)
+        report = Report("deep", fast.results + deep.results, fast.time_ms + deep.time_ms)
+        status = "ok" if report.status == "pass" else "failed"
+        self.report("smoke", status, report.text(), report.to_json())
 
     def config(self) -> RepoConfig:
         a = self.assignment

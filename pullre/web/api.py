@@ -157,6 +157,16 @@ def reset_data(pull_id: int) -> tuple[Response, int]:
     )
 
 
+@blueprint.post("/pulls/<int:pull_id>/smoke")
+def request_smoke(pull_id: int) -> tuple[Response, int]:
+    """Deep smoke checks now; the results arrive in the PR's ``smoke`` once the agent ran them."""
+    session = get_session()
+    return _act(
+        pull_id,
+        lambda pr, actor: actions.request_smoke(session, pr, actor=actor, clock=system_clock),
+    )
+
+
 @blueprint.post("/pulls/<int:pull_id>/release")
 def release(pull_id: int) -> tuple[Response, int]:
     _require_admin()

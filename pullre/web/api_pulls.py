@@ -1,8 +1,8 @@
 """Pull requests as ``/api/v1`` shows them: one page of PRs, or one PR with its history.
 
-The list is paged in SQL (a script may follow hundreds of PRs) and costs the same four queries
+The list is paged in SQL (a script may follow hundreds of PRs) and costs the same five queries
 whatever the page holds: the count, the page, the page's active environments with their
-servers, and the queue order. Filters are ``EXISTS`` subqueries on indexed columns, so a PR is
+servers, their latest smoke results, and the queue order. Filters are ``EXISTS`` subqueries on indexed columns, so a PR is
 never counted twice.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
+from pullre.dashboard_queries import SmokeResults, latest_smoke
 from pullre.deploys import STEPS
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
@@ -94,6 +95,7 @@ def list_pulls(
         .offset((page - 1) * per_page)
     ).all()
     environments = _active_environments(session, [pull.id for pull, _ in rows])
+    smoke = latest_smoke(session, [env.id for env, _ in environments.values()])
     positions = (
         queue_positions(session)
         if any(env.status is EnvironmentStatus.QUEUED for env, _ in environments.values())
@@ -102,7 +104,8 @@ def list_pulls(
     items = []
     for pull, repository in rows:
         environment, server = environments.get(pull.id, (None, None))
-        items.append(pull_json(pull, repository, environment, server, positions))
+        found = smoke.get(environment.id) if environment is not None else None
+        items.append(pull_json(pull, repository, environment, server, positions, found))
     return items, total or 0
 
 
@@ -129,7 +132,9 @@ def pull_json(
     environment: Environment | None,
     server: Server | None,
     positions: dict[int, int],
+    smoke: SmokeResults | None = None,
 ) -> dict[str, Any]:
+    """``smoke``: the latest results for the deployed sha (see the README's JSON API)."""
     return {
         "id": pull.id,
         "repository": repository.full_name,
@@ -152,6 +157,7 @@ def pull_json(
             "deployed_at": iso(environment.deployed_at),
             "last_error": environment.last_error,
         },
+        "smoke": smoke.to_json() if smoke is not None else None,
     }
 
 
@@ -188,7 +194,9 @@ def pull_detail(session: Session, pull_id: int) -> dict[str, Any] | None:
         if environment is not None and environment.status is EnvironmentStatus.QUEUED
         else {}
     )
-    detail = pull_json(pull, repository, environment, server, positions)
+    smoke = latest_smoke(session, [environment.id]) if environment is not None else {}
+    found = smoke.get(environment.id) if environment is not None else None
+    detail = pull_json(pull, repository, environment, server, positions, found)
     latest_id = (
         environment.id
         if environment is not None

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from pullre import actions
 from pullre.clock import system_clock
 from pullre.config import Settings
-from pullre.dashboard_queries import github_web_url
+from pullre.dashboard_queries import github_web_url, latest_smoke
 from pullre.models import PullRequest
 from pullre.nudge import Nudger
 from pullre.status import pull_detail
@@ -33,9 +33,12 @@ Action = Callable[[Session, PullRequest, str], None]
 
 @blueprint.get("/<int:pull_request_id>")
 def show(pull_request_id: int) -> str:
-    detail = pull_detail(get_session(), pull_request_id)
+    session = get_session()
+    detail = pull_detail(session, pull_request_id)
     if detail is None:
         abort(404)
+    environment = detail.environment
+    smoke = latest_smoke(session, [environment.id]).get(environment.id) if environment else None
     settings: Settings = current_app.extensions["pullre.settings"]
     repository = detail.pull.repository
     web = github_web_url(settings.github.api_url)
@@ -43,7 +46,8 @@ def show(pull_request_id: int) -> str:
         "pulls/show.html",
         detail=detail,
         pull=detail.pull,
-        environment=detail.environment,
+        environment=environment,
+        smoke=smoke,
         github_url=f"{web}/{repository.owner}/{repository.name}/pull/{detail.pull.number}",
         title=f"{repository.full_name}#{detail.pull.number}",
     )
@@ -111,4 +115,14 @@ def unpark(pull_request_id: int) -> Response:
         lambda s, p, actor: actions.unpark(s, p, actor=actor),
         "#{number} queued again.",
         admin_only=True,
+    )
+
+
+@blueprint.post("/<int:pull_request_id>/smoke")
+def request_smoke(pull_request_id: int) -> Response:
+    return _act(
+        pull_request_id,
+        lambda s, p, actor: actions.request_smoke(s, p, actor=actor, clock=system_clock),
+        "Deep smoke checks of #{number} asked: its agent runs them on its next pass, "
+        "without redeploying.",
     )
