@@ -382,3 +382,18 @@ def test_server_rows_and_heartbeat_age(session: Session) -> None:
     assert servers.age(held.last_heartbeat, now) == "3 min ago"
     assert servers.age(now - timedelta(seconds=5), now) == "5 s ago"
     assert servers.age(now - timedelta(days=2, hours=1), now) == "2 d ago"
+
+
+def test_the_page_shows_each_agents_heartbeat_version_and_deployed_sha(
+    pool_admin: FlaskClient, session: Session
+) -> None:
+    server = add_server(session, "i-0123456789abcdef0", "stage-1")
+    server.last_heartbeat = utcnow() - timedelta(minutes=3)
+    server.agent_version = "0.1.0"
+    server.deployed_sha = "abcdef0123456789abcdef0123456789abcdef01"
+    session.commit()
+    row = pool_admin.get("/servers/").get_data(as_text=True).split("i-0123456789abcdef0")[1]
+    row = row.split("</tr>")[0]
+    assert "3 min ago" in row
+    assert "0.1.0" in row
+    assert "abcdef0" in row
