@@ -160,6 +160,7 @@ class StagingMysqlSettings:
 class PoolSettings:
     include_drafts: bool = _setting(_boolean)
     lease_seconds: int = _setting(_integer(5))
+    allow_self_signoff: bool = _setting(_boolean)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,15 @@ class CommitStatus:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class ContentEntry:
+    """One entry of a directory listing at a commit (``type`` is ``file`` or ``dir``...)."""
+
+    path: str
+    type: str
+    size: int
+
+
 class GitHubError(Exception):
     """GitHub refused or failed a request; ``status`` is the HTTP status when there was one."""
 
@@ -195,6 +204,16 @@ class GitHub(Protocol):
         description: str = "",
         target_url: str = "",
     ) -> CommitStatus: ...
+
+    def list_directory(
+        self, owner: str, name: str, path: str, ref: str
+    ) -> tuple[ContentEntry, ...]:
+        """The entries of directory ``path`` at ``ref``; GitHubNotFound when it is absent."""
+        ...
+
+    def read_file(self, owner: str, name: str, path: str, ref: str) -> str:
+        """The UTF-8 text of file ``path`` at ``ref``; GitHubNotFound when it is absent."""
+        ...
 
 
 def make_github(settings: GithubSettings) -> GitHub:

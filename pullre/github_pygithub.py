@@ -10,6 +10,7 @@ Retries, counting and error mapping live in ``pullre.github_transport``.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,9 +25,11 @@ from pullre.github import (
     Comment,
     CommitState,
     CommitStatus,
+    ContentEntry,
     Deployment,
     DeploymentState,
     DeploymentStatus,
+    GitHubError,
     GitHubUnavailable,
     NotModified,
     OpenPulls,
@@ -296,6 +299,31 @@ class PyGithubAdapter:
             target_url=str(data.get("target_url") or ""),
             created_at=_time(data["created_at"]),
         )
+
+    def _contents(self, owner: str, name: str, path: str, ref: str) -> Any:
+        quoted = quote(path.strip("/"), safe="/")
+        return self._request(
+            "GET", f"{self._repo(owner, name)}/contents/{quoted}", params={"ref": ref}
+        )[2]
+
+    def list_directory(
+        self, owner: str, name: str, path: str, ref: str
+    ) -> tuple[ContentEntry, ...]:
+        data = self._contents(owner, name, path, ref)
+        if not isinstance(data, list):
+            raise GitHubError(f"{path} at {ref[:7]} is a {data.get('type')}, not a directory")
+        return tuple(
+            ContentEntry(str(e["path"]), str(e["type"]), int(e.get("size") or 0)) for e in data
+        )
+
+    def read_file(self, owner: str, name: str, path: str, ref: str) -> str:
+        data = self._contents(owner, name, path, ref)
+        if not isinstance(data, dict) or data.get("encoding") != "base64":
+            raise GitHubError(f"{path} at {ref[:7]} is not a file GitHub sent inline")
+        try:
+            return base64.b64decode(data["content"]).decode("utf-8")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GitHubError(f"{path} at {ref[:7]} is not UTF-8 text") from exc
 
 
 def adapter_from_settings(settings: GithubSettings, **options: Any) -> PyGithubAdapter:

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pullre.github_standin_contents import GitHubContents
 from pullre.github_standin_state import (
     Fail,
-    GitHubState,
     Pull,
     Repo,
     Request,
@@ -31,7 +31,7 @@ Route = Callable[[Request, re.Match[str]], Response]
 _REPO = r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)"
 
 
-class GitHubResources(GitHubState):
+class GitHubResources(GitHubContents):
     @property
     def url(self) -> str:
         raise NotImplementedError
@@ -49,6 +49,7 @@ class GitHubResources(GitHubState):
             ("POST", r"/deployments/(?P<id>\d+)/statuses", self._deployment_status),
             ("POST", r"/statuses/(?P<sha>\w+)", self._status),
             ("GET", r"/commits/(?P<sha>[^/]+)/statuses", self._statuses),
+            ("GET", r"/contents(?:/(?P<path>.*))?", self._contents),
         ]
         return [(verb, re.compile(_REPO + path + "$"), route) for verb, path, route in table]
 
