@@ -35,6 +35,8 @@ class CommentView:
     queue_position: int | None = None
     deployed_sha: str | None = None
     smoke: str | None = None
+    #: Names of failing smoke checks: written in the PR's own ``.pullre.toml``, so foreign text.
+    smoke_failed: tuple[str, ...] = ()
     last_error: str | None = None
     page_url: str | None = None
 
@@ -71,6 +73,27 @@ def queue_text(position: int) -> str:
     return f"waiting behind more than {EXACT_QUEUE_PLACES} other PRs (live place on pullre)"
 
 
+SMOKE_NAMES_SHOWN = 5
+SMOKE_NAME_CHARS = 60
+
+
+def failed_names(names: tuple[str, ...]) -> str:
+    """``— not passing: `a`, `b` and 3 more``: each name in a code span it cannot leave (no
+    backticks, no line breaks), so a name written as Markdown, HTML or an @mention stays inert."""
+    if not names:
+        return ""
+    shown = [
+        "`"
+        + _CONTROL.sub("", name.replace("`", BACKTICK_STANDIN).replace("\n", " "))[
+            :SMOKE_NAME_CHARS
+        ].strip()
+        + "`"
+        for name in names[:SMOKE_NAMES_SHOWN]
+    ]
+    more = len(names) - SMOKE_NAMES_SHOWN
+    return " — not passing: " + ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def render(view: CommentView) -> str:
     lines = [MARKER, f"**Staging environment:** {view.status}", ""]
     url = link(view.staging_url) if view.staging_url else None
@@ -81,7 +104,7 @@ def render(view: CommentView) -> str:
     if view.deployed_sha and _SHA.fullmatch(view.deployed_sha):
         lines.append(f"- **Deployed:** {view.deployed_sha}")  # GitHub links a bare sha itself
     if view.smoke is not None:
-        lines.append(f"- **Smoke checks:** {view.smoke}")
+        lines.append(f"- **Smoke checks:** {view.smoke}{failed_names(view.smoke_failed)}")
     page = link(view.page_url) if view.page_url else None
     if page:
         lines.append(f"- **Details:** {page}")

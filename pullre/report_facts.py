@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from pullre.clock import Clock
-from pullre.github import DeploymentState
+from pullre.github import CommitState, DeploymentState
 from pullre.models import (
     DeployStep,
     Environment,
@@ -28,6 +28,7 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.pr_comment import CommentView
+from pullre.smoke import counts_text, summary
 from pullre.status import queue_positions
 
 #: A closed PR is still looked at for this long after its environment went away, so its final
@@ -58,6 +59,10 @@ class EnvironmentFacts:
     last_error: str | None
     queue_position: int | None
     smoke: str | None
+    #: The latest smoke report of the deployed sha, whatever its status (running included).
+    smoke_step: StepStatus | None = None
+    #: The results of the deployed sha's latest finished smoke run, when it sent any.
+    smoke_results: dict[str, Any] | None = None
 
 
 @dataclass
@@ -119,6 +124,37 @@ def describe(env: EnvironmentFacts, head_sha: str) -> str:
     )
 
 
+def smoke_status(env: EnvironmentFacts, head_sha: str) -> tuple[CommitState, str] | None:
+    """``pullre/smoke`` for the head sha: pending until its checks report, then their verdict.
+
+    None while the PR waits for a server or is released: nothing is known about the commit.
+    """
+    state, short = deployment_state(env, head_sha), head_sha[:7]
+    if state in {"queued", "inactive"}:
+        return None
+    settled = env.status in {EnvironmentStatus.READY, EnvironmentStatus.FAILED}
+    verdict: tuple[CommitState, str] | None = None
+    if settled and env.deployed_sha == head_sha and not env.redeploy_requested:
+        verdict = _smoke_verdict(env, short)
+    if verdict is None and state == "failure":
+        verdict = ("error", f"Smoke checks not run: the deploy of {short} failed")
+    return verdict or ("pending", f"Waiting for the deploy of {short}")
+
+
+def _smoke_verdict(env: EnvironmentFacts, short: str) -> tuple[CommitState, str] | None:
+    """What the deployed head's smoke reports say, or None when they say nothing yet."""
+    results = env.smoke_results
+    if env.smoke_step is StepStatus.RUNNING:
+        return "pending", f"Running smoke checks on {short}"
+    if results is not None:
+        return ("success" if results["status"] == "pass" else "failure"), summary(results)
+    if env.smoke is not None:
+        return ("success" if env.smoke == "passed" else "failure"), f"Smoke checks {env.smoke}"
+    if env.smoke_step is StepStatus.SKIPPED:
+        return "success", f"No smoke checks for {short}"
+    return None
+
+
 def comment_view(pull: PullFacts, env: EnvironmentFacts, page_url: str) -> CommentView:
     state = deployment_state(env, pull.head_sha)
     serving = state not in {"queued", "inactive"}
@@ -133,10 +169,19 @@ def comment_view(pull: PullFacts, env: EnvironmentFacts, page_url: str) -> Comme
         staging_url=env.staging_url if serving else None,
         queue_position=env.queue_position,
         deployed_sha=env.deployed_sha if serving else None,
-        smoke=env.smoke if serving else None,
+        smoke=_smoke_line(env) if serving else None,
+        smoke_failed=tuple((env.smoke_results or {}).get("failed", ())) if serving else (),
         last_error=env.last_error if state != "inactive" else None,
         page_url=page_url or None,
     )
+
+
+def _smoke_line(env: EnvironmentFacts) -> str | None:
+    results = env.smoke_results
+    if results is None:
+        return env.smoke
+    word = {"pass": "passed", "fail": "failed"}.get(results["status"], "errored")
+    return f"{word} ({counts_text(results)}, {results['tier']} tier)"
 
 
 def _candidates(session: Session, since: datetime) -> list[PullRequest]:
@@ -165,22 +210,31 @@ def _candidates(session: Session, since: datetime) -> list[PullRequest]:
     )
 
 
-def _smoke(session: Session, environment_ids: Iterable[int]) -> dict[tuple[int, str], str]:
-    """(environment id, sha) → "passed"/"failed" where smoke checks really ran; skipped or
-    missing checks give no line at all."""
+@dataclass
+class _SmokeSeen:
+    latest: StepStatus | None
+    finished: str | None = None
+    results: dict[str, Any] | None = None
+
+
+def _smoke(session: Session, environment_ids: Iterable[int]) -> dict[tuple[int, str], _SmokeSeen]:
+    """(environment id, sha) → its latest smoke report, and its latest finished one
+    ("passed"/"failed", with results when the agent sent them). Skipped checks are no data."""
     rows = session.execute(
-        select(DeployStep.environment_id, DeployStep.head_sha, DeployStep.status)
-        .where(
-            DeployStep.environment_id.in_(list(environment_ids)),
-            DeployStep.step == "smoke",
-            DeployStep.status.in_([StepStatus.OK, StepStatus.FAILED]),
+        select(
+            DeployStep.environment_id, DeployStep.head_sha, DeployStep.status, DeployStep.details
         )
+        .where(DeployStep.environment_id.in_(list(environment_ids)), DeployStep.step == "smoke")
         .order_by(DeployStep.id)
     ).all()
-    return {
-        (env_id, sha): "passed" if status is StepStatus.OK else "failed"
-        for env_id, sha, status in rows
-    }
+    seen: dict[tuple[int, str], _SmokeSeen] = {}
+    for env_id, sha, status, details in rows:
+        entry = seen.setdefault((env_id, sha), _SmokeSeen(status))
+        entry.latest = status
+        if status in {StepStatus.OK, StepStatus.FAILED}:
+            entry.finished = "passed" if status is StepStatus.OK else "failed"
+            entry.results = details if isinstance(details, dict) else None
+    return seen
 
 
 def load(session: Session, clock: Clock) -> list[PullFacts]:
@@ -213,7 +267,9 @@ def load(session: Session, clock: Clock) -> list[PullFacts]:
                     redeploy_requested=env.deploy_requested_at is not None,
                     last_error=env.last_error,
                     queue_position=positions.get(env.id),
-                    smoke=smoke.get((env.id, env.deployed_sha or "")),
+                    smoke=_seen(smoke, env).finished,
+                    smoke_step=_seen(smoke, env).latest,
+                    smoke_results=_seen(smoke, env).results,
                 )
                 for env in pull.environments
             ],
@@ -224,3 +280,10 @@ def load(session: Session, clock: Clock) -> list[PullFacts]:
     ]
     # Never reported first, then the longest ago: a budget cut never starves the same PRs.
     return sorted(facts, key=lambda p: (p.last_reported is not None, p.last_reported or 0, p.id))
+
+
+_NOTHING_SEEN = _SmokeSeen(latest=None)
+
+
+def _seen(smoke: dict[tuple[int, str], _SmokeSeen], env: Environment) -> _SmokeSeen:
+    return smoke.get((env.id, env.deployed_sha or ""), _NOTHING_SEEN)

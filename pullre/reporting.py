@@ -1,12 +1,12 @@
 """What goes back to the pull request: deployments, one status comment, a commit status.
 
 Every report key (``deployment:<env>``, ``deployment-status:<env>``, ``status:pullre/deploy``,
-``comment``) is rendered from the database alone, hashed, and sent only when the hash differs
-from the one stored in ``GithubReport``; an unchanged pass therefore costs no request at all,
-which matters because each write spends rate limit and is paced a second apart. A key's digest
-is stored only after GitHub accepted it, so a failure (recorded as ``last_error``) is simply sent
-again by a later pass. No transaction is open while GitHub answers (SQLite transactions begin
-IMMEDIATE and would block every other writer), and reporting never raises: it runs last in the
+``status:pullre/smoke``, ``comment``) is rendered from the database alone, hashed, and sent only
+when the hash differs from the one stored in ``GithubReport``; an unchanged pass therefore costs no
+request at all, which matters because each write spends rate limit and is paced a second apart. A
+key's digest is stored only after GitHub accepted it, so a failure (recorded as ``last_error``) is
+simply sent again by a later pass. No transaction is open while GitHub answers (SQLite transactions
+begin IMMEDIATE and would block every other writer), and reporting never raises: it runs last in the
 pass, after assignment and deploys have been committed.
 """
 
@@ -43,13 +43,16 @@ from pullre.report_facts import (
     describe,
     digest,
     load,
+    smoke_status,
 )
 
 log = logging.getLogger(__name__)
 
 DEPLOY_CONTEXT = "pullre/deploy"
+SMOKE_CONTEXT = "pullre/smoke"
 COMMENT_KEY = "comment"
 COMMIT_STATUS_KEY = f"status:{DEPLOY_CONTEXT}"
+SMOKE_STATUS_KEY = f"status:{SMOKE_CONTEXT}"
 #: Writes to GitHub are paced a second apart, so a backlog (a queue shift edits every waiting
 #: PR's comment) could hold the reconcile lease for minutes; past this, the rest waits for the
 #: next pass, which starts with the PRs reported longest ago.
@@ -87,6 +90,7 @@ class Reporter:
             self._deployment(pull, env)
         newest = pull.environments[-1]
         self._commit_status(pull, newest)
+        self._smoke_status(pull, newest)
         self._comment(pull, newest)
 
     # -- keys ---------------------------------------------------------------------------------
@@ -156,6 +160,26 @@ class Reporter:
             ).id  # fmt: skip
 
         self._send(pull, COMMIT_STATUS_KEY, wanted, send)
+
+    def _smoke_status(self, pull: PullFacts, env: EnvironmentFacts) -> None:
+        found = smoke_status(env, pull.head_sha) if pull.head_sha else None
+        if found is None:
+            return
+        state, description = found
+        wanted = {
+            "sha": pull.head_sha,
+            "state": state,
+            "description": description,
+            "target_url": self.page_url(pull),
+        }
+
+        def send(_: int | None) -> int:
+            return self.github.create_commit_status(
+                pull.owner, pull.name, pull.head_sha, state=state, context=SMOKE_CONTEXT,
+                description=description, target_url=wanted["target_url"],
+            ).id  # fmt: skip
+
+        self._send(pull, SMOKE_STATUS_KEY, wanted, send)
 
     def _comment(self, pull: PullFacts, env: EnvironmentFacts) -> None:
         if COMMENT_KEY not in pull.reports and deployment_state(env, pull.head_sha) == "inactive":

@@ -109,9 +109,9 @@ def _act(deploy: Deploy, assignment: Assignment, current: state.State) -> None:
     _deploy_if_needed(deploy, assignment, current)
     # After any deploy this pass made (which ran the fast tier), so deep checks see the head;
     # a deploy that failed leaves the request for a later pass, when the app is healthy again.
-    if assignment.run_deep_smoke and current.deployed_sha == assignment.head_sha:
-        if app_running(current):
-            deploy.deep_smoke()
+    asked = assignment.run_deep_smoke and current.deployed_sha == assignment.head_sha
+    if asked and app_running(current):
+        deploy.deep_smoke()
 
 
 def _deploy_if_needed(deploy: Deploy, assignment: Assignment, current: state.State) -> None:

@@ -2,8 +2,8 @@
 
 The list is paged in SQL (a script may follow hundreds of PRs) and costs the same five queries
 whatever the page holds: the count, the page, the page's active environments with their
-servers, their latest smoke results, and the queue order. Filters are ``EXISTS`` subqueries on indexed columns, so a PR is
-never counted twice.
+servers, their latest smoke results, and the queue order. Filters are ``EXISTS`` subqueries
+on indexed columns, so a PR is never counted twice.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def list_pulls(
     for pull, repository in rows:
         environment, server = environments.get(pull.id, (None, None))
         found = smoke.get(environment.id) if environment is not None else None
-        items.append(pull_json(pull, repository, environment, server, positions, found))
+        items.append(pull_json(pull, repository, environment, server, positions, smoke=found))
     return items, total or 0
 
 
@@ -132,6 +132,7 @@ def pull_json(
     environment: Environment | None,
     server: Server | None,
     positions: dict[int, int],
+    *,
     smoke: SmokeResults | None = None,
 ) -> dict[str, Any]:
     """``smoke``: the latest results for the deployed sha (see the README's JSON API)."""
@@ -196,7 +197,7 @@ def pull_detail(session: Session, pull_id: int) -> dict[str, Any] | None:
     )
     smoke = latest_smoke(session, [environment.id]) if environment is not None else {}
     found = smoke.get(environment.id) if environment is not None else None
-    detail = pull_json(pull, repository, environment, server, positions, found)
+    detail = pull_json(pull, repository, environment, server, positions, smoke=found)
     latest_id = (
         environment.id
         if environment is not None
