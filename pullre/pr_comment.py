@@ -39,6 +39,8 @@ class CommentView:
     smoke_failed: tuple[str, ...] = ()
     last_error: str | None = None
     page_url: str | None = None
+    #: (title, result) of the PR's acceptance scenarios; titles are people's text.
+    scenarios: tuple[tuple[str, str], ...] = ()
 
 
 def link(url: str) -> str | None:
@@ -71,6 +73,19 @@ def queue_text(position: int) -> str:
     if position <= EXACT_QUEUE_PLACES:
         return f"#{position} in queue"
     return f"waiting behind more than {EXACT_QUEUE_PLACES} other PRs (live place on pullre)"
+
+
+_RESULT = {"stale": "stale (a newer commit needs a re-run)"}
+#: Everything that could start Markdown, HTML, a table cell or a link inside a table cell.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:&])")
+
+
+def table_cell(text: str, limit: int = 80) -> str:
+    """A scenario title (written by a person, or in a PR's branch) as inert table-cell text:
+    one line, bounded, every Markdown character escaped and ``@`` kept from mentioning."""
+    text = _CONTROL.sub("", " ".join(text.split()))
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return _MARKDOWN.sub(r"\\\1", text).replace("@", "@\u200b")
 
 
 SMOKE_NAMES_SHOWN = 5
@@ -108,6 +123,9 @@ def render(view: CommentView) -> str:
     page = link(view.page_url) if view.page_url else None
     if page:
         lines.append(f"- **Details:** {page}")
+    if view.scenarios:
+        lines += ["", "**Acceptance scenarios**", "", "| Scenario | Result |", "|---|---|"]
+        lines += [f"| {table_cell(title)} | {_RESULT.get(r, r)} |" for title, r in view.scenarios]
     if view.last_error:
         lines += ["", "**Last error**", "", code_block(view.last_error)]
     return "\n".join(lines).rstrip() + "\n"

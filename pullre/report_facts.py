@@ -28,6 +28,7 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.pr_comment import CommentView
+from pullre.scenarios import standings
 from pullre.smoke import counts_text, summary
 from pullre.status import queue_positions
 
@@ -83,6 +84,8 @@ class PullFacts:
     environments: list[EnvironmentFacts]
     reports: dict[str, Stored] = field(default_factory=dict)
     last_reported: datetime | None = None
+    #: (title, result on the head sha) of each attached acceptance scenario.
+    scenarios: tuple[tuple[str, str], ...] = ()
 
 
 def deployment_state(env: EnvironmentFacts, head_sha: str) -> DeploymentState:
@@ -173,6 +176,7 @@ def comment_view(pull: PullFacts, env: EnvironmentFacts, page_url: str) -> Comme
         smoke_failed=tuple((env.smoke_results or {}).get("failed", ())) if serving else (),
         last_error=env.last_error if state != "inactive" else None,
         page_url=page_url or None,
+        scenarios=pull.scenarios,
     )
 
 
@@ -275,6 +279,7 @@ def load(session: Session, clock: Clock) -> list[PullFacts]:
             ],
             reports=stored.get(pull.id, {}),
             last_reported=last.get(pull.id),
+            scenarios=tuple((s.scenario.title, s.result) for s in standings(session, pull)),
         )
         for pull in pulls
     ]

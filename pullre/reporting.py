@@ -45,6 +45,7 @@ from pullre.report_facts import (
     load,
     smoke_status,
 )
+from pullre.scenarios import acceptance
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ SMOKE_CONTEXT = "pullre/smoke"
 COMMENT_KEY = "comment"
 COMMIT_STATUS_KEY = f"status:{DEPLOY_CONTEXT}"
 SMOKE_STATUS_KEY = f"status:{SMOKE_CONTEXT}"
+ACCEPTANCE_CONTEXT = "pullre/acceptance"
+ACCEPTANCE_KEY = f"status:{ACCEPTANCE_CONTEXT}"
 #: Writes to GitHub are paced a second apart, so a backlog (a queue shift edits every waiting
 #: PR's comment) could hold the reconcile lease for minutes; past this, the rest waits for the
 #: next pass, which starts with the PRs reported longest ago.
@@ -91,6 +94,7 @@ class Reporter:
         newest = pull.environments[-1]
         self._commit_status(pull, newest)
         self._smoke_status(pull, newest)
+        self._acceptance(pull)
         self._comment(pull, newest)
 
     # -- keys ---------------------------------------------------------------------------------
@@ -160,6 +164,28 @@ class Reporter:
             ).id  # fmt: skip
 
         self._send(pull, COMMIT_STATUS_KEY, wanted, send)
+
+    def _acceptance(self, pull: PullFacts) -> None:
+        """``pullre/acceptance`` on the head: a PR without scenarios is not gated at all."""
+        results = [result for _, result in pull.scenarios]
+        state = acceptance(results)
+        if state is None or not pull.head_sha:
+            return
+        passed, short = results.count("passed"), pull.head_sha[:7]
+        description = {
+            "failure": f"A scenario failed on {short}",
+            "success": f"All {len(results)} scenarios passed on {short}",
+        }.get(state, f"{passed} of {len(results)} scenarios passed on {short}")
+        wanted = {"sha": pull.head_sha, "state": state, "description": description}
+        target = self.page_url(pull) and f"{self.page_url(pull)}/scenarios"
+
+        def send(_: int | None) -> int:
+            return self.github.create_commit_status(
+                pull.owner, pull.name, pull.head_sha, state=state, context=ACCEPTANCE_CONTEXT,
+                description=description, target_url=target,
+            ).id  # fmt: skip
+
+        self._send(pull, ACCEPTANCE_KEY, wanted, send)
 
     def _smoke_status(self, pull: PullFacts, env: EnvironmentFacts) -> None:
         found = smoke_status(env, pull.head_sha) if pull.head_sha else None
