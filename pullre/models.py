@@ -409,9 +409,7 @@ class ScenarioAttachment(Base):
     __table_args__ = (UniqueConstraint("pull_request_id", "scenario_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    pull_request_id: Mapped[int] = mapped_column(
-        ForeignKey("pull_requests.id", ondelete="CASCADE")
-    )
+    pull_request_id: Mapped[int] = mapped_column(ForeignKey("pull_requests.id", ondelete="CASCADE"))
     scenario_id: Mapped[int] = mapped_column(
         ForeignKey("scenarios.id", ondelete="CASCADE"), index=True
     )
@@ -431,9 +429,7 @@ class ScenarioRun(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    pull_request_id: Mapped[int] = mapped_column(
-        ForeignKey("pull_requests.id", ondelete="CASCADE")
-    )
+    pull_request_id: Mapped[int] = mapped_column(ForeignKey("pull_requests.id", ondelete="CASCADE"))
     scenario_id: Mapped[int] = mapped_column(
         ForeignKey("scenarios.id", ondelete="CASCADE"), index=True
     )
