@@ -30,7 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_argument(parser)
     parser.add_argument("--host", help="listen address (overrides [controller] host)")
     parser.add_argument("--port", type=int, help="listen port (overrides [controller] port)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run the whole loop locally: GitHub stand-in, moto EC2, agents (no app.ini needed)",
+    )
     args = parser.parse_args(argv)
+    if args.sandbox:
+        from pullre.sandbox import main as sandbox  # noqa: PLC0415 - only the sandbox needs it
+
+        return sandbox(host=args.host or "127.0.0.1", port=args.port or 8080)
     settings = settings_or_exit(args.config)
     controller = replace(
         settings.controller,
