@@ -115,6 +115,37 @@ def test_a_failing_check_fails_the_smoke_step_but_leaves_the_app_up(
     assert fake_controller.steps() == []
 
 
+def test_deep_checks_run_after_the_deploy_when_the_repository_asks(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+) -> None:
+    sha = git_origin.commit(
+        {".pullre.toml": pullre_toml(git_origin.port, deep_smoke_after_deploy=True) + PASSING}
+    )
+    git_origin.open_pr(9, sha)
+    fake_controller.assignment = git_origin.assignment(9, sha)
+    assert agent.run() == 0
+
+    fast, deep = [r for r in smoke_reports(fake_controller) if r["status"] != "running"]
+    assert (fast["status"], fast["results"]["tier"]) == ("ok", "fast")
+    # The deep check's page does not exist: shown as failed, labelled deep, app still up.
+    assert (deep["status"], deep["results"]["tier"]) == ("failed", "deep")
+    assert deep["results"]["failed"] == ["deep only"]
+    assert agent.get(git_origin.port) == f"ok {sha}"
+
+
+def test_a_deep_flag_that_is_not_a_boolean_fails_the_checkout(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+) -> None:
+    sha = git_origin.commit(
+        {".pullre.toml": pullre_toml(git_origin.port, deep_smoke_after_deploy="yes")}
+    )
+    git_origin.open_pr(9, sha)
+    fake_controller.assignment = git_origin.assignment(9, sha)
+    agent.run()
+    assert ("checkout", "failed") in fake_controller.steps()
+    assert "must be true or false" in fake_controller.step_log("checkout", "failed")
+
+
 def test_an_invalid_smoke_entry_fails_smoke_not_the_checkout(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:

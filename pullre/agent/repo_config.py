@@ -27,7 +27,15 @@ Command = tuple[str, ...]
 DEFAULT_PORT = 8000
 DEFAULT_HEALTH_PATH = "/"
 DEFAULT_HEALTH_TIMEOUT_S = 60.0
-_DEPLOY_KEYS = {"build", "migrate", "start", "port", "health_path", "health_timeout"}
+_DEPLOY_KEYS = {
+    "build",
+    "migrate",
+    "start",
+    "port",
+    "health_path",
+    "health_timeout",
+    "deep_smoke_after_deploy",
+}
 _MIGRATION_KEYS = {"sql_dir"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -47,6 +55,8 @@ class RepoConfig:
     env: dict[str, str] = field(default_factory=dict)
     sql_dir: str | None = None
     smoke: tuple[Check, ...] = ()
+    #: Run the deep smoke tier too after every deploy, not only when someone asks for it.
+    deep_smoke_after_deploy: bool = False
 
 
 def shell(command_line: str) -> Command:
@@ -81,7 +91,15 @@ def load(data: bytes | None, defaults: Defaults, settings: AgentSettings) -> Rep
         env=_env(raw.get("env", {})),
         sql_dir=_sql_dir(migrations["sql_dir"]) if "sql_dir" in migrations else None,
         smoke=parse_checks(raw.get("smoke")),
+        deep_smoke_after_deploy=_flag(deploy, "deep_smoke_after_deploy"),
     )
+
+
+def _flag(table: dict[str, Any], key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise RepoConfigError(f".pullre.toml: [deploy] {key} must be true or false, got {value!r}")
+    return value
 
 
 def _parse(data: bytes) -> dict[str, Any]:

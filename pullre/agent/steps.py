@@ -116,6 +116,8 @@ class Deploy:
         self.replace_app(checkout, config, env)
         self.remove_checkouts(keep=checkout)
         self.smoke(config, checkout, env)
+        if config.deep_smoke_after_deploy and select(config.smoke, "deep"):
+            self.deep_tiers(config, checkout, env)
 
     def restart(self) -> None:
         """Start the current sha's app again from its checkout (it died). Raises StepFailed."""
@@ -152,13 +154,16 @@ class Deploy:
         except (GitError, RepoConfigError, OSError, ValueError) as exc:
             self.report("smoke", "failed", f"cannot read .pullre.toml: {exc}")
             return
+        env = command_environ(self.environ, config, self.assignment)
+        self.deep_tiers(config, Path(app.checkout), env)
+
+    def deep_tiers(self, config: RepoConfig, checkout: Path, env: Mapping[str, str]) -> None:
+        """One ``smoke`` report of both tiers labelled deep: shown, never failing the deploy."""
         checks = [*select(config.smoke, "fast"), *select(config.smoke, "deep")]
         if not select(config.smoke, "deep"):
             self.report("smoke", "skipped", "no deep [[smoke]] checks in .pullre.toml")
             return
-        self.report("smoke", "running", f"{len(checks)} check(s), deep tier asked for")
-        checkout = Path(app.checkout)
-        env = command_environ(self.environ, config, self.assignment)
+        self.report("smoke", "running", f"{len(checks)} check(s), deep tier")
         target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
         # One report of both tiers, labelled deep: each check keeps its own tier in the rows.
         fast = run_smoke(config.smoke, "fast", target, budget=SMOKE_BUDGET_S)
