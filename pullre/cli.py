@@ -268,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
 
+    sandbox = commands.add_parser(
+        "sandbox", help="drive a running `python app.py --sandbox` (its GitHub stand-in)"
+    )
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    for verb, text in (("close", "close PR N"), ("push", "push a new commit to PR N")):
+        sub = sandbox_commands.add_parser(verb, help=text, description=text)
+        sub.add_argument("number", type=int, metavar="N")
+        sub.set_defaults(func=None, sandbox_action=verb)
+
     show = command("status", status, "where every open PR stands")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -275,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "sandbox":
+        return _sandbox(args.sandbox_action, args.number)
     settings = settings_or_exit(args.config)
     engine = make_engine(settings.controller.database_url)
     try:
@@ -287,4 +298,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     finally:
         engine.dispose()
+    return EXIT_OK
+
+
+def _sandbox(action: str, number: int) -> int:
+    """Talk to the running sandbox, not to a controller DB: it may have no app.ini at all."""
+    from pullre.sandbox import statefile  # noqa: PLC0415 - only these commands need it
+
+    try:
+        print(statefile.act(os.environ, number, action))
+    except statefile.NoSandbox as exc:
+        print(f"pullre: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
