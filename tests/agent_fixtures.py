@@ -27,7 +27,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,9 +36,12 @@ from typing import Any
 import pymysql
 import pytest
 from sqlalchemy import make_url
+from sqlalchemy.orm import Session
 
 from pullre.agent import deploy, state, supervisor
 from pullre.agent.settings import AgentSettings
+from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository
+from pullre.servers import register_server
 
 SAMPLE_APP = Path(__file__).parent / "sample_app" / "app.py"
 TOKEN = "agent-token-for-tests"
@@ -306,3 +309,47 @@ def pr_database(mysql_database_url: str) -> Iterator[dict[str, Any]]:
             for host in hosts:
                 cursor.execute("DROP USER IF EXISTS %s@%s", (user, host))
         admin.close()
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """Ids of what ``assign_on_controller`` created, and the server's agent token."""
+
+    pull_id: int
+    environment_id: int
+    server_id: int
+    token: str
+
+
+def assign_on_controller(
+    sessions: Callable[[], Session],
+    origin: OriginRepo,
+    number: int,
+    sha: str,
+    *,
+    instance_id: str,
+    title: str = "t",
+) -> Assigned:
+    """The controller state a reconcile pass leaves: PR ``number`` of acme/shop (cloned from
+    ``origin``) provisioning on a freshly registered server."""
+    with sessions() as session:
+        repository = Repository(owner="acme", name="shop", clone_url=str(origin.path))
+        session.add(repository)
+        session.flush()
+        pull = PullRequest(
+            repository_id=repository.id,
+            number=number,
+            title=title,
+            author_login="alice",
+            head_ref="feature-x",
+            head_sha=sha,
+        )
+        session.add(pull)
+        server, token = register_server(session, instance_id, f"https://{instance_id}.example")
+        session.flush()
+        environment = Environment(
+            pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.PROVISIONING
+        )
+        session.add(environment)
+        session.commit()
+        return Assigned(pull.id, environment.id, server.id, token)

@@ -13,13 +13,10 @@ from pullre.models import (
     DeployStep,
     Environment,
     EnvironmentStatus,
-    PullRequest,
-    Repository,
     Server,
     StepStatus,
 )
-from pullre.servers import register_server
-from tests.agent_fixtures import Agent, OriginRepo
+from tests.agent_fixtures import Agent, OriginRepo, assign_on_controller
 from tests.web_fixtures import LiveServer
 
 
@@ -30,27 +27,19 @@ def test_the_agent_deploys_what_the_real_controller_assigns(
 ) -> None:
     sha = git_origin.fork_commit({"README": "a fork's change\n"})
     git_origin.open_pr(12, sha)
-    with live_server.session_factory() as session:
-        repository = Repository(owner="acme", name="shop", clone_url=str(git_origin.path))
-        session.add(repository)
-        session.flush()
-        pull = PullRequest(
-            repository_id=repository.id,
-            number=12,
-            title="x; touch /tmp/pwned",
-            author_login="alice",
-            head_ref="feature-x",
-            head_sha=sha,
-        )
-        session.add(pull)
-        server, token = register_server(session, "i-0000000a", "https://one.example", "one")
-        session.flush()
-        environment = Environment(
-            pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.PROVISIONING
-        )
-        session.add(environment)
-        session.commit()
-        environment_id, server_id = environment.id, server.id
+    assigned = assign_on_controller(
+        live_server.session_factory,
+        git_origin,
+        12,
+        sha,
+        instance_id="i-0000000a",
+        title="x; touch /tmp/pwned",
+    )
+    environment_id, server_id, token = (
+        assigned.environment_id,
+        assigned.server_id,
+        assigned.token,
+    )
 
     settings = AgentSettings(
         controller_url=live_server.url, token=token, workdir=tmp_path / "agent"

@@ -25,7 +25,13 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.servers import register_server
-from tests.agent_fixtures import Agent, FakeController, OriginRepo, pullre_toml
+from tests.agent_fixtures import (
+    Agent,
+    FakeController,
+    OriginRepo,
+    assign_on_controller,
+    pullre_toml,
+)
 from tests.web_fixtures import LiveServer
 
 PASSING = """
@@ -319,27 +325,10 @@ def test_results_travel_from_the_agent_to_the_real_controller(
 ) -> None:
     sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port) + FAILING})
     git_origin.open_pr(21, sha)
-    with live_server.session_factory() as session:
-        repository = Repository(owner="acme", name="shop", clone_url=str(git_origin.path))
-        session.add(repository)
-        session.flush()
-        pull = PullRequest(
-            repository_id=repository.id,
-            number=21,
-            title="t",
-            author_login="alice",
-            head_ref="f",
-            head_sha=sha,
-        )
-        session.add(pull)
-        server, token = register_server(session, "i-000000c2", "https://c2.example", "c2")
-        session.flush()
-        environment = Environment(
-            pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.PROVISIONING
-        )
-        session.add(environment)
-        session.commit()
-        environment_id = environment.id
+    assigned = assign_on_controller(
+        live_server.session_factory, git_origin, 21, sha, instance_id="i-000000c2"
+    )
+    token, environment_id = assigned.token, assigned.environment_id
 
     settings = AgentSettings(controller_url=live_server.url, token=token, workdir=tmp_path / "a")
     agent = Agent(settings=settings, environ={})

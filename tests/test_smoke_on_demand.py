@@ -14,12 +14,10 @@ from pullre.models import (
     Environment,
     EnvironmentStatus,
     PullRequest,
-    Repository,
     StepStatus,
     utcnow,
 )
-from pullre.servers import register_server
-from tests.agent_fixtures import Agent, OriginRepo, pullre_toml
+from tests.agent_fixtures import Agent, OriginRepo, assign_on_controller, pullre_toml
 from tests.web_fixtures import LiveServer
 
 CHECKS = """
@@ -42,22 +40,10 @@ def test_deep_checks_run_on_the_running_app_and_leave_it_ready(
 ) -> None:
     sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port) + CHECKS})
     git_origin.open_pr(5, sha)
-    with live_server.session_factory() as session:
-        repository = Repository(owner="acme", name="shop", clone_url=str(git_origin.path))
-        session.add(repository)
-        session.flush()
-        pull = PullRequest(
-            repository_id=repository.id, number=5, title="t", author_login="a", head_sha=sha
-        )
-        session.add(pull)
-        server, token = register_server(session, "i-000000d1", "https://d1.example", "d1")
-        session.flush()
-        environment = Environment(
-            pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.PROVISIONING
-        )
-        session.add(environment)
-        session.commit()
-        pull_id, environment_id = pull.id, environment.id
+    assigned = assign_on_controller(
+        live_server.session_factory, git_origin, 5, sha, instance_id="i-000000d1"
+    )
+    pull_id, environment_id, token = assigned.pull_id, assigned.environment_id, assigned.token
 
     def steps() -> list[DeployStep]:
         with live_server.session_factory() as session:
