@@ -133,7 +133,8 @@ def assignment(
         "smoke": "deep" if environment.smoke_requested_at is not None else "fast",
         "database": database,
         "defaults": {
-            "port": 8000,
+            # Left to the box: its [agent] port applies, else the agent's own default (8000).
+            "port": None,
             "health_path": "/",
             "start": None,
             "migrate": None,
