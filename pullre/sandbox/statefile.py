@@ -38,11 +38,7 @@ def find(environ: Mapping[str, str]) -> dict[str, Any]:
     candidates = (
         [Path(named) / FILENAME]
         if named
-        else sorted(
-            Path(tempfile.gettempdir()).glob(f"{PREFIX}*/{FILENAME}"),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
+        else sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*/{FILENAME}"), key=_age)
     )
     for path in candidates:
         try:
@@ -66,6 +62,14 @@ def act(environ: Mapping[str, str], number: int, action: str) -> str:
     except (urllib.error.URLError, OSError) as exc:
         raise NoSandbox(f"the sandbox did not answer at {url}: {exc}") from None
     return str(body["message"])
+
+
+def _age(path: Path) -> float:
+    """Newest first; a file removed meanwhile (a sandbox just stopped) sorts last."""
+    try:
+        return -path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _alive(pid: int) -> bool:
