@@ -4,11 +4,14 @@ VENV ?= .venv
 ADMIN ?= admin
 BIN := $(VENV)/bin
 
-.PHONY: run test lint
+.PHONY: run test sandbox
 
 run: $(VENV)/.runtime
 	$(BIN)/python init.py --admin-user $(ADMIN)
 	$(BIN)/python app.py
+
+sandbox: $(VENV)/.dev
+	$(BIN)/python app.py --sandbox
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
