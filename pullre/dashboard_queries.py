@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from pullre.deploys import STEPS
+from pullre.github import web_url
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     DeployStep,
@@ -94,12 +94,6 @@ class PoolSummary:
         return self.free + self.busy + self.starting + self.stopping
 
 
-def github_web_url(github_api_url: str) -> str:
-    """GitHub's web address from its API address: github.com, or the Enterprise host."""
-    host = urlsplit(github_api_url).hostname or "github.com"
-    return "https://" + ("github.com" if host == "api.github.com" else host)
-
-
 def _active_environment_join() -> ColumnElement[bool]:
     return and_(
         Environment.pull_request_id == PullRequest.id,
@@ -169,7 +163,7 @@ def dashboard_page(
     )
     results = session.execute(query).all()
     smoke = _smoke_results(session, [row[3].id for row in results if row[3] is not None])
-    web = github_web_url(github_api_url)
+    web = web_url(github_api_url)
     rows = []
     for pull, owner, name, env, server_name, instance_id, url, place in results:
         rows.append(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.clock import Clock
+from pullre.github import web_url
 from pullre.models import (
     DeployStep,
     Environment,
@@ -27,6 +28,7 @@ from pullre.models import (
     Server,
     StepStatus,
 )
+from pullre.mysql_names import user_name
 from pullre.secret_key import derived_password
 
 #: Steps an agent reports, in the order a deploy runs them.
@@ -56,11 +58,6 @@ class DatabaseAccess:
     name: str
 
 
-def mysql_user_for(schema: str) -> str:
-    """The PR's MySQL user is named after its schema (both fit MySQL's 32-character limit)."""
-    return schema
-
-
 def database_password(secret_key: str, environment: Environment) -> str:
     assert environment.schema_name is not None
     purpose = f"mysql:{environment.schema_name}:{environment.credentials_generation}"
@@ -78,9 +75,7 @@ def source_schema(session: Session, pull: PullRequest, repository: Repository) -
 def clone_url(repository: Repository, github_api_url: str) -> str:
     if repository.clone_url:
         return repository.clone_url
-    host = urlsplit(github_api_url).hostname or "github.com"
-    web_host = "github.com" if host == "api.github.com" else host
-    return f"https://{web_host}/{repository.owner}/{repository.name}.git"
+    return f"{web_url(github_api_url)}/{repository.owner}/{repository.name}.git"
 
 
 def serving_environment(session: Session, server: Server) -> Environment | None:
@@ -117,7 +112,7 @@ def assignment(
         database = {
             "host": parts.hostname or "localhost",
             "port": parts.port or 3306,
-            "user": mysql_user_for(environment.schema_name),
+            "user": user_name(environment.schema_name),
             "password": database_password(secret_key, environment),
             "name": environment.schema_name,
         }

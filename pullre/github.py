@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
+from urllib.parse import urlsplit
 
 from pullre.config import GithubSettings
 
@@ -214,6 +215,12 @@ class GitHub(Protocol):
     def read_file(self, owner: str, name: str, path: str, ref: str) -> str:
         """The UTF-8 text of file ``path`` at ``ref``; GitHubNotFound when it is absent."""
         ...
+
+
+def web_url(api_url: str) -> str:
+    """GitHub's web address from its API address: github.com, or the Enterprise host."""
+    host = urlsplit(api_url).hostname or "github.com"
+    return "https://" + ("github.com" if host == "api.github.com" else host)
 
 
 def make_github(settings: GithubSettings) -> GitHub:

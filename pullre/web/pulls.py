@@ -18,7 +18,8 @@ from werkzeug.wrappers import Response
 from pullre import actions
 from pullre.clock import system_clock
 from pullre.config import Settings
-from pullre.dashboard_queries import github_web_url, latest_smoke
+from pullre.dashboard_queries import latest_smoke
+from pullre.github import web_url
 from pullre.models import PullRequest
 from pullre.nudge import Nudger
 from pullre.status import pull_detail
@@ -41,7 +42,7 @@ def show(pull_request_id: int) -> str:
     smoke = latest_smoke(session, [environment.id]).get(environment.id) if environment else None
     settings: Settings = current_app.extensions["pullre.settings"]
     repository = detail.pull.repository
-    web = github_web_url(settings.github.api_url)
+    web = web_url(settings.github.api_url)
     return render_template(
         "pulls/show.html",
         detail=detail,
