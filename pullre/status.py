@@ -27,7 +27,6 @@ from pullre.models import (
 
 TIMELINE_LENGTH = 20
 #: Reports kept from one deploy: each step reports "running" then its outcome.
-_DEPLOY_REPORTS = 4 * len(STEPS)
 
 
 @dataclass(frozen=True)
@@ -193,22 +192,35 @@ def queue_position(session: Session, environment: Environment) -> int | None:
     return (ahead or 0) + 1
 
 
-def latest_deploy_steps(session: Session, environment: Environment) -> list[DeployStep]:
-    """The steps of the environment's newest deploy: reports back to its latest first step.
+def latest_deploy_reports(session: Session, environment_id: int) -> list[DeployStep]:
+    """Every step report since the environment's newest deploy began, oldest first.
 
     A redeploy of the same sha reports every step again, so the sha alone cannot tell deploys
     apart; the first step's "running" report marks where each one began.
     """
-    reports = session.scalars(
-        select(DeployStep)
-        .where(DeployStep.environment_id == environment.id)
-        .order_by(DeployStep.id.desc())
-        .limit(_DEPLOY_REPORTS)
-    ).all()
-    latest: dict[str, DeployStep] = {}
-    for report in reports:
-        latest.setdefault(report.step, report)
-        if report.step == STEPS[0] and report.status is StepStatus.RUNNING:
-            break
+    started = (
+        select(func.max(DeployStep.id))
+        .where(
+            DeployStep.environment_id == environment_id,
+            DeployStep.step == STEPS[0],
+            DeployStep.status == StepStatus.RUNNING,
+        )
+        .scalar_subquery()
+    )
+    return list(
+        session.scalars(
+            select(DeployStep)
+            .where(
+                DeployStep.environment_id == environment_id,
+                DeployStep.id >= func.coalesce(started, 0),
+            )
+            .order_by(DeployStep.id)
+        )
+    )
+
+
+def latest_deploy_steps(session: Session, environment: Environment) -> list[DeployStep]:
+    """The newest deploy's last report of each step, in the order a deploy runs them."""
+    latest = {report.step: report for report in latest_deploy_reports(session, environment.id)}
     order = {step: place for place, step in enumerate(STEPS)}
     return sorted(latest.values(), key=lambda r: (order.get(r.step, len(STEPS)), r.id))

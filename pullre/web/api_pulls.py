@@ -16,10 +16,8 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from pullre.dashboard_queries import SmokeResults, latest_smoke
-from pullre.deploys import STEPS
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
-    DeployStep,
     Environment,
     EnvironmentStatus,
     Event,
@@ -27,9 +25,8 @@ from pullre.models import (
     PullRequestState,
     Repository,
     Server,
-    StepStatus,
 )
-from pullre.status import queue_positions
+from pullre.status import latest_deploy_reports, queue_position, queue_positions
 
 #: ``?status=none``: open PRs without an environment (parked, or not labelled for one).
 NO_ENVIRONMENT = "none"
@@ -190,11 +187,8 @@ def pull_detail(session: Session, pull_id: int) -> dict[str, Any] | None:
         return None
     pull, repository = row
     environment, server = _active_environments(session, [pull.id]).get(pull.id, (None, None))
-    positions = (
-        queue_positions(session)
-        if environment is not None and environment.status is EnvironmentStatus.QUEUED
-        else {}
-    )
+    place = queue_position(session, environment) if environment is not None else None
+    positions = {environment.id: place} if environment is not None and place else {}
     smoke = latest_smoke(session, [environment.id]) if environment is not None else {}
     found = smoke.get(environment.id) if environment is not None else None
     detail = pull_json(pull, repository, environment, server, positions, smoke=found)
@@ -217,29 +211,8 @@ def pull_detail(session: Session, pull_id: int) -> dict[str, Any] | None:
 
 
 def _latest_deploy(session: Session, environment_id: int) -> list[dict[str, Any]]:
-    """Every report since the environment's last deploy began.
-
-    A redeploy of the same sha reports the same steps again, so the sha cannot tell deploys
-    apart; the first step's "running" report marks where each one began (as in
-    :func:`pullre.deploys.record_step`).
-    """
-    started = (
-        select(func.max(DeployStep.id))
-        .where(
-            DeployStep.environment_id == environment_id,
-            DeployStep.step == STEPS[0],
-            DeployStep.status == StepStatus.RUNNING,
-        )
-        .scalar_subquery()
-    )
-    steps = session.scalars(
-        select(DeployStep)
-        .where(
-            DeployStep.environment_id == environment_id,
-            DeployStep.id >= func.coalesce(started, 0),
-        )
-        .order_by(DeployStep.id)
-    )
+    """Every report since the environment's last deploy began (not only the last per step)."""
+    steps = latest_deploy_reports(session, environment_id)
     return [
         {
             "step": step.step,
