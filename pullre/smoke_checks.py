@@ -18,11 +18,9 @@ import contextlib
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from pullre.agent.mysql_options import find_client, option_file
 from pullre.smoke_formats import Outcome, parse
 
 BODY_LIMIT = 1024 * 1024
@@ -122,22 +121,13 @@ class Sql:
         database = target.database
         if database is None:
             return Outcome("error", "this environment has no database to query")
-        client = shutil.which("mariadb", path=target.env.get("PATH")) or shutil.which(
-            "mysql", path=target.env.get("PATH")
-        )
+        client = find_client(target.env.get("PATH"))
         if client is None:
             return Outcome("error", "neither the mariadb nor the mysql client is installed")
-        fd, option_file = tempfile.mkstemp(prefix="pullre-smoke-", suffix=".cnf")  # 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(
-                    f"[client]\nuser={_quote(database.user)}\n"
-                    f"password={_quote(database.password)}\n"
-                    f"host={_quote(database.host)}\nport={database.port}\n"
-                )
+        with option_file(database, prefix="pullre-smoke-") as options:
             argv = [
                 client,
-                f"--defaults-file={option_file}",  # must come first; reads no other file
+                f"--defaults-file={options}",  # must come first; reads no other file
                 "--batch",
                 "--skip-column-names",
                 "--default-character-set=utf8mb4",
@@ -146,8 +136,6 @@ class Sql:
             ]
             env = {"PATH": target.env.get("PATH", os.defpath), "LANG": "C.UTF-8"}
             code, output = run_process(argv, None, env, deadline, stdin=self.query.encode())
-        finally:
-            os.unlink(option_file)
         if code != 0:
             return Outcome("error", f"the query failed (exit {code}): {_snippet(output)}")
         rows = [line.split("\t") for line in output.splitlines() if line]
@@ -283,15 +271,3 @@ def _left(deadline: float) -> float:
 def _snippet(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _quote(value: str) -> str:
-    """An option-file value: quoted (``#`` and spaces survive) with the escapes the client reads."""
-    escaped = (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
-    return f'"{escaped}"'

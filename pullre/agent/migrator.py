@@ -15,14 +15,13 @@ in between re-runs that one file next time.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from pullre.agent.assignment import Database
+from pullre.agent.mysql_options import find_client, option_file
 
 TABLE = "pullre_schema_migrations"
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.sql$")
@@ -37,10 +36,6 @@ _CREATE_TABLE = (
 
 class MigrationError(Exception):
     """The migrate step failed; the message is the whole step log, ending with the reason."""
-
-
-def find_client() -> str | None:
-    return shutil.which("mariadb") or shutil.which("mysql")
 
 
 def migrate(
@@ -63,8 +58,8 @@ def migrate(
     if binary is None:
         raise fail("neither the mariadb nor the mysql client is installed on this box")
 
-    client = _Client(binary, workdir / "mysql-client.cnf", database, environ)
-    with client:
+    with option_file(database, directory=workdir, prefix="mysql-client-") as options:
+        client = _Client(binary, options, database, environ)
         client.execute(_CREATE_TABLE, "create the migrations table")
         applied = client.applied()
         checksums = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
@@ -105,7 +100,7 @@ def migrate(
 
 
 class _Client:
-    """The CLI logged in as the PR's user through an option file that exists only meanwhile."""
+    """The CLI logged in as the PR's user through an option file (see ``mysql_options``)."""
 
     def __init__(
         self, binary: str, option_file: Path, database: Database, environ: Mapping[str, str]
@@ -115,22 +110,6 @@ class _Client:
         self.database = database
         self.env = {k: v for k, v in environ.items() if not k.startswith("PULLRE_AGENT_")}
         self.env.pop("MYSQL_PWD", None)
-
-    def __enter__(self) -> _Client:
-        fd = os.open(self.option_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(
-                "[client]\n"
-                f"user={_quote(self.database.user)}\n"
-                f"password={_quote(self.database.password)}\n"
-                f"host={_quote(self.database.host)}\n"
-                f"port={self.database.port}\n"
-            )
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.option_file.unlink(missing_ok=True)
 
     def _run(self, sql: bytes, *extra: str) -> subprocess.CompletedProcess[bytes]:
         argv = [
@@ -169,15 +148,3 @@ class _Client:
             )
         rows = (line.split("\t") for line in result.stdout.decode().splitlines() if line)
         return {row[0]: row[1] for row in rows if len(row) == 2}
-
-
-def _quote(value: str) -> str:
-    """An option-file value: quoted (``#`` and spaces survive) with the escapes the client reads."""
-    escaped = (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
