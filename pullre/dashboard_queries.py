@@ -15,20 +15,17 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from pullre.deploys import STEPS
 from pullre.github import web_url
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
-    DeployStep,
     Environment,
     EnvironmentStatus,
     PullRequest,
     PullRequestState,
     Repository,
     Server,
-    StepStatus,
 )
-from pullre.smoke import short_label
+from pullre.smoke_results import smoke_badges
 
 PAGE_SIZE = 50
 #: The status filter's choices: an active environment status, or an open PR without one.
@@ -37,7 +34,6 @@ STATUS_CHOICES = (
     *(s.value for s in EnvironmentStatus if s in ACTIVE_ENVIRONMENT_STATUSES),
     NO_ENVIRONMENT,
 )
-SMOKE_STEP = STEPS[-1]
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 #: EC2 states in which a server is on its way up or down, whoever holds it.
 STARTING_STATES = frozenset({"pending"})
@@ -162,7 +158,7 @@ def dashboard_page(
         .offset((page - 1) * page_size)
     )
     results = session.execute(query).all()
-    smoke = _smoke_results(session, [row[3].id for row in results if row[3] is not None])
+    smoke = smoke_badges(session, [row[3].id for row in results if row[3] is not None])
     web = web_url(github_api_url)
     rows = []
     for pull, owner, name, env, server_name, instance_id, url, place in results:
@@ -187,94 +183,6 @@ def dashboard_page(
             )
         )
     return DashboardPage(rows=rows, total=total, page=page, pages=pages)
-
-
-def _smoke_results(session: Session, environment_ids: list[int]) -> dict[int, tuple[str, str]]:
-    """Environment id → (badge kind, text) of its latest smoke report for its deployed sha.
-
-    One statement for the whole page: the results ride along in ``details``.
-    """
-    if not environment_ids:
-        return {}
-    rows = session.execute(
-        select(DeployStep.environment_id, DeployStep.status, DeployStep.details).where(
-            DeployStep.id.in_(_latest_smoke_ids(environment_ids))
-        )
-    )
-    found = {}
-    for env_id, status, details in rows:
-        text = short_label(details) if isinstance(details, dict) else status.value
-        found[env_id] = (status.value, text)
-    return found
-
-
-def _latest_smoke_ids(
-    environment_ids: list[int], statuses: tuple[StepStatus, ...] = ()
-) -> Select[int]:
-    """Per environment, the id of its newest smoke report for the sha it has deployed."""
-    query = (
-        select(func.max(DeployStep.id))
-        .join(
-            Environment,
-            and_(
-                Environment.id == DeployStep.environment_id,
-                Environment.deployed_sha == DeployStep.head_sha,
-            ),
-        )
-        .where(DeployStep.environment_id.in_(environment_ids), DeployStep.step == SMOKE_STEP)
-        .group_by(DeployStep.environment_id)
-    )
-    if statuses:
-        query = query.where(DeployStep.status.in_(statuses))
-    return query
-
-
-@dataclass(frozen=True)
-class SmokeResults:
-    """The latest finished smoke run of an environment's deployed sha, as people read it."""
-
-    sha: str
-    reported_at: datetime
-    step_status: str
-    results: dict[str, Any] | None
-
-    def to_json(self) -> dict[str, Any] | None:
-        """The API's ``smoke`` member; None for a run that sent no results (an older agent)."""
-        r = self.results
-        if r is None:
-            return None
-        return {
-            "status": r["status"],
-            "counts": r["counts"],
-            "failed": r["failed"],
-            "time_ms": r["time_ms"],
-            "tier": r["tier"],
-            "sha": self.sha,
-            "reported_at": self.reported_at.isoformat(),
-        }
-
-
-def latest_smoke(session: Session, environment_ids: list[int]) -> dict[int, SmokeResults]:
-    """Environment id → its latest ok/failed smoke report for its deployed sha, in one query.
-
-    A run still going (or skipped) does not hide the results before it: the page keeps
-    showing what is known until the new results arrive.
-    """
-    if not environment_ids:
-        return {}
-    finished = (StepStatus.OK, StepStatus.FAILED)
-    steps = session.scalars(
-        select(DeployStep).where(DeployStep.id.in_(_latest_smoke_ids(environment_ids, finished)))
-    )
-    return {
-        step.environment_id: SmokeResults(
-            sha=step.head_sha,
-            reported_at=step.reported_at,
-            step_status=step.status.value,
-            results=step.details if isinstance(step.details, dict) else None,
-        )
-        for step in steps
-    }
 
 
 def pool_summary(session: Session) -> PoolSummary:

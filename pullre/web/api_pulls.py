@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
-from pullre.dashboard_queries import SmokeResults, latest_smoke
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Environment,
@@ -26,6 +25,7 @@ from pullre.models import (
     Repository,
     Server,
 )
+from pullre.smoke_results import SmokeResults, latest_smoke
 from pullre.status import latest_deploy_reports, queue_position, queue_positions
 
 #: ``?status=none``: open PRs without an environment (parked, or not labelled for one).

@@ -18,10 +18,10 @@ from werkzeug.wrappers import Response
 from pullre import actions
 from pullre.clock import system_clock
 from pullre.config import Settings
-from pullre.dashboard_queries import latest_smoke
 from pullre.github import web_url
 from pullre.models import PullRequest
 from pullre.nudge import Nudger
+from pullre.smoke_results import latest_smoke
 from pullre.status import pull_detail
 from pullre.web.db_session import get_session
 from pullre.web.webhook import NUDGER_KEY
