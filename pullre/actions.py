@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from pullre import events
+from pullre import events, sleep
 from pullre.clock import Clock
-from pullre.models import EnvironmentStatus, PullRequest, PullRequestState
-from pullre.sync import active_environment
+from pullre.environments import active_environment
+from pullre.models import EnvironmentStatus, PullRequest, PullRequestState, SleepReason, User
+from pullre.scenarios import is_author
+
+#: Longest pin reason kept (the column's size).
+PIN_REASON_LENGTH = 500
 
 
 class ActionRefused(Exception):
@@ -24,6 +28,7 @@ def redeploy(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -
     if environment is None or environment.server_id is None:
         raise ActionRefused(f"#{pull.number} has no server to redeploy on")
     environment.deploy_requested_at = clock()
+    environment.last_activity_at = clock()
     events.record(
         session,
         "redeploy",
@@ -31,6 +36,7 @@ def redeploy(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -
         pull_request=pull,
         actor=actor,
     )
+    sleep.wake(session, environment, why="redeploy asked", clock=clock, actor=actor)
 
 
 def reset_data(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
@@ -99,4 +105,60 @@ def request_smoke(session: Session, pull: PullRequest, *, actor: str, clock: Clo
         f"#{pull.number}: deep smoke checks asked by {actor}",
         pull_request=pull,
         actor=actor,
+    )
+
+
+def wake(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
+    """Start a sleeping environment again; it is ready once its agent has redeployed."""
+    environment = active_environment(session, pull)
+    if environment is None or environment.status is not EnvironmentStatus.SLEEPING:
+        state = environment.status.value if environment is not None else "not on the pool"
+        raise ActionRefused(f"#{pull.number} is {state}, not sleeping")
+    sleep.wake(session, environment, why="woken", clock=clock, actor=actor)
+
+
+def put_to_sleep(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
+    """Stop the instance now, keeping the server and the data for this PR."""
+    environment = active_environment(session, pull)
+    if environment is None or environment.status not in sleep.SLEEPABLE:
+        state = environment.status.value if environment is not None else "not on the pool"
+        raise ActionRefused(f"#{pull.number} is {state}; only a ready or failed one can sleep")
+    sleep.put_to_sleep(session, environment, reason=SleepReason.BY_HAND, clock=clock, actor=actor)
+
+
+def may_pin(user: User, pull: PullRequest) -> bool:
+    """Admins pin anything; a PR's author pins their own PR (matched as for scenario sign-off)."""
+    return user.is_admin or is_author(pull, user.username)
+
+
+def pin(session: Session, pull: PullRequest, *, user: User, reason: str, clock: Clock) -> None:
+    """Keep the PR's environment awake and unexpired until unpinned; a reason is required."""
+    if not may_pin(user, pull):
+        raise ActionRefused(f"only an admin or the author of #{pull.number} may pin it")
+    reason = " ".join(reason.split())[:PIN_REASON_LENGTH]
+    if not reason:
+        raise ActionRefused("say why the environment must stay up")
+    pull.pinned_by, pull.pinned_reason, pull.pinned_at = user.username, reason, clock()
+    events.record(
+        session,
+        "pinned",
+        f"#{pull.number} pinned by {user.username}: {reason}",
+        pull_request=pull,
+        actor=user.username,
+    )
+
+
+def unpin(session: Session, pull: PullRequest, *, user: User) -> None:
+    if not may_pin(user, pull) and user.username != pull.pinned_by:
+        raise ActionRefused(f"only an admin, the author or whoever pinned #{pull.number} may unpin")
+    if pull.pinned_at is None:
+        raise ActionRefused(f"#{pull.number} is not pinned")
+    pull.pinned_by = pull.pinned_reason = None
+    pull.pinned_at = None
+    events.record(
+        session,
+        "unpinned",
+        f"#{pull.number} unpinned by {user.username}",
+        pull_request=pull,
+        actor=user.username,
     )

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -112,6 +113,21 @@ def _optional_int(value: str) -> int | None:
     return None if value == "" else _integer(1)(value)
 
 
+def _prices(value: str) -> dict[str, Decimal]:
+    """``t3.medium=0.0416, t3.large=0.0832``: hourly prices by EC2 instance type."""
+    prices: dict[str, Decimal] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        kind, _, price = item.partition("=")
+        try:
+            amount = Decimal(price.strip())
+        except InvalidOperation:
+            amount = Decimal(-1)
+        if not kind.strip() or not amount.is_finite() or amount < 0:
+            raise ValueError("INSTANCE_TYPE=PRICE pairs separated by commas, e.g. t3.small=0.0208")
+        prices[kind.strip()] = amount
+    return prices
+
+
 def _existing_file_or_blank(value: str) -> str:
     if value and not Path(value).is_file():
         raise ValueError("a readable file (it does not exist)")
@@ -161,6 +177,16 @@ class PoolSettings:
     include_drafts: bool = _setting(_boolean)
     lease_seconds: int = _setting(_integer(5))
     allow_self_signoff: bool = _setting(_boolean)
+    idle_stop_minutes: int = _setting(_integer(0))
+    reclaim_sleeping_after_minutes: int = _setting(_integer(0))
+    ttl_hours: int = _setting(_integer(0))
+    expiry_warning_hours: int = _setting(_integer(0))
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    currency: str = _setting()
+    instance_prices: Mapping[str, Decimal] = _setting(_prices)
 
 
 @dataclass(frozen=True)
@@ -177,6 +203,7 @@ class Settings:
     aws: AwsSettings
     staging_mysql: StagingMysqlSettings
     pool: PoolSettings
+    cost: CostSettings
     agent: AgentSettings
 
 
@@ -186,6 +213,7 @@ SECTIONS: dict[str, type] = {
     "aws": AwsSettings,
     "staging_mysql": StagingMysqlSettings,
     "pool": PoolSettings,
+    "cost": CostSettings,
     "agent": AgentSettings,
 }
 

@@ -8,7 +8,8 @@ stored as naive UTC and handed back aware, the same on SQLite and MySQL.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -21,8 +22,10 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
+    Time,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -93,8 +96,16 @@ class EnvironmentStatus(enum.StrEnum):
     DEPLOYING = "deploying"
     READY = "ready"
     FAILED = "failed"
+    #: Instance stopped to save money; the server and the schema stay this PR's.
+    SLEEPING = "sleeping"
     RELEASING = "releasing"
     RELEASED = "released"
+
+
+class SleepReason(enum.StrEnum):
+    IDLE = "idle"
+    OFFICE_HOURS = "office_hours"
+    BY_HAND = "by_hand"
 
 
 #: An environment in one of these holds (or waits for) a server; released ones are history.
@@ -104,6 +115,25 @@ ACTIVE_ENVIRONMENT_STATUSES = frozenset(EnvironmentStatus) - {EnvironmentStatus.
 class Role(enum.StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
+
+
+class Schedule(Base):
+    """Office hours: the days and wall-clock times, in a named time zone, that machines run.
+
+    ``days`` are ISO weekdays (1 Monday … 7 Sunday) on which the window *opens*; a window whose
+    ``closes_at`` is not after ``opens_at`` runs past midnight into the next day. Times are
+    wall-clock in ``time_zone``, so 09:00 stays 09:00 across a daylight-saving change.
+    """
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    days: Mapped[list[int]] = mapped_column(JSON, default=list)
+    opens_at: Mapped[time] = mapped_column(Time)
+    closes_at: Mapped[time] = mapped_column(Time)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Repository(Base):
@@ -123,7 +153,15 @@ class Repository(Base):
     synced_at: Mapped[datetime | None]
     #: Where agents fetch the code from; blank means GitHub's https URL for OWNER/NAME.
     clone_url: Mapped[str | None] = mapped_column(String(500))
+    #: Office hours: outside them every environment of the repository sleeps.
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL"), index=True
+    )
+    #: "open" or "closed": the schedule's side last acted on, so pullre acts on the change
+    #: (closing, opening) once and a person's wake outside hours is not undone every pass.
+    schedule_state: Mapped[str | None] = mapped_column(String(10))
 
+    schedule: Mapped[Schedule | None] = relationship()
     pull_requests: Mapped[list[PullRequest]] = relationship(back_populates="repository")
 
     @property
@@ -148,6 +186,17 @@ class Server(Base):
     agent_version: Mapped[str | None] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: EC2 instance type as last observed; prices per type come from ``[cost]``.
+    instance_type: Mapped[str | None] = mapped_column(String(32))
+    #: This server's own price per running hour; None: the price of its instance type.
+    hourly_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 4))
+    #: For servers outside the pool: office hours that start and stop them.
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL"), index=True
+    )
+    schedule_state: Mapped[str | None] = mapped_column(String(10))
+
+    schedule: Mapped[Schedule | None] = relationship()
 
 
 class PullRequest(Base):
@@ -176,6 +225,11 @@ class PullRequest(Base):
     #: Released by hand: an open PR that must not be queued again until someone un-parks it
     #: (or it is reopened or pushed to).
     parked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Pinned environments never sleep, expire or get reclaimed; who pinned and why is shown
+    #: on the dashboard. Kept on the PR so a pin outlives one stay on the pool.
+    pinned_by: Mapped[str | None] = mapped_column(String(100))
+    pinned_reason: Mapped[str | None] = mapped_column(String(500))
+    pinned_at: Mapped[datetime | None]
 
     repository: Mapped[Repository] = relationship(back_populates="pull_requests")
     environments: Mapped[list[Environment]] = relationship(
@@ -221,9 +275,42 @@ class Environment(Base):
     deployed_sha: Mapped[str | None] = mapped_column(String(40))
     deployed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The last deploy, page visit, API call or scenario step for this stay: idle sleep and
+    #: expiry count from here (or from ``assigned_at`` when nothing happened yet).
+    last_activity_at: Mapped[datetime | None]
+    slept_at: Mapped[datetime | None]
+    sleep_reason: Mapped[SleepReason | None] = mapped_column(_enum(SleepReason))
+    #: Was it ready when office hours closed? Only those are woken when they open again.
+    ready_before_sleep: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: When the PR was told this stay expires soon; cleared by any activity.
+    expiry_warned_at: Mapped[datetime | None]
+    #: Why the stay ended when pullre ended it (expired, reclaimed): for the PR page and comment.
+    release_reason: Mapped[str | None] = mapped_column(String(200))
 
     pull_request: Mapped[PullRequest] = relationship(back_populates="environments")
     server: Mapped[Server | None] = relationship()
+
+
+class RunningSpan(Base):
+    """A stretch of time a server was seen running, and whose environment it ran for.
+
+    Opened by the first pass that sees the instance running and closed by the first that sees
+    it not running (or held by someone else), so costs follow observed EC2 states, at the
+    resolution of the pass interval. The price is copied in: a later price change does not
+    rewrite last month's bill. ``environment_id`` is None for time nobody's PR ran (an orphan).
+    """
+
+    __tablename__ = "running_spans"
+    __table_args__ = (Index("ix_running_spans_server_id_ended_at", "server_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="SET NULL"))
+    environment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("environments.id", ondelete="SET NULL"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    hourly_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 4))
 
 
 class StepStatus(enum.StrEnum):

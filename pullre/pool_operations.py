@@ -8,13 +8,15 @@ instance twice for one assignment; and no transaction stays open while EC2 answe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pullre import events, pool, provisioning
+from pullre import cost, events, pool, provisioning
 from pullre.ec2 import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
 from pullre.models import Environment, EnvironmentStatus, Server
 from pullre.mysql import StagingDatabase
@@ -27,9 +29,16 @@ START_RETRY_AFTER = timedelta(minutes=5)
 
 class PoolOperations:
     def __init__(
-        self, context: PassContext, ec2: Ec2, staging: StagingDatabase | None = None
+        self,
+        context: PassContext,
+        ec2: Ec2,
+        staging: StagingDatabase | None = None,
+        *,
+        prices: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.context, self.ec2, self.staging = context, ec2, staging
+        #: Hourly price per instance type, for servers without a price of their own.
+        self.prices: Mapping[str, Decimal] = prices or {}
         self.sessions, self.clock, self.renew = context.sessions, context.clock, context.renew
         self.report = context.report
         #: False after a throttle: more calls now would only deepen it.
@@ -42,6 +51,7 @@ class PoolOperations:
         self.observed_ok = observed is not None
         # Without a fresh view of the pool, acting on EC2 could double-start.
         if observed is not None:
+            self.stop_sleeping(observed)
             self.release(observed)
             self.assign(observed)
             self.start_provisioning(observed)
@@ -67,8 +77,24 @@ class PoolOperations:
                 server.observed_at = now
                 if info is not None and info.private_ip:
                     server.private_ip = info.private_ip
+            cost.record_running(
+                session, servers, seen, pool.held_servers(session), now=now, prices=self.prices
+            )
             session.commit()
             return seen
+
+    def stop_sleeping(self, observed: dict[str, InstanceInfo]) -> None:
+        """Stop the running instance of every sleeping environment; it keeps its server."""
+        if not self.ec2_usable:
+            return
+        with self.sessions() as session:
+            for environment in session.scalars(
+                select(Environment).where(Environment.status == EnvironmentStatus.SLEEPING)
+            ).all():
+                server = environment.server
+                info = observed.get(server.instance_id) if server is not None else None
+                if server is not None and info is not None and info.state == "running":
+                    self._stop(session, server, environment)
 
     def release(self, observed: dict[str, InstanceInfo]) -> None:
         with self.sessions() as session:
@@ -217,7 +243,12 @@ class PoolOperations:
             self._ec2_failed(session, exc, environment, server)
             return
         server.observed_state = state
-        why = f"#{pull.number} released" if pull else "held by no PR"
+        if pull is None:
+            why = "held by no PR"
+        elif environment is not None and environment.status is EnvironmentStatus.SLEEPING:
+            why = f"#{pull.number} sleeps"
+        else:
+            why = f"#{pull.number} released"
         events.record(
             session,
             "stopped",

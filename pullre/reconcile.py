@@ -23,7 +23,9 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,6 +69,7 @@ def run_configured_pass(
         staging=staging,
         secret_key=resolve_secret_key(settings),
         public_url=public_url(settings),
+        prices=settings.cost.instance_prices,
     )
 
 
@@ -86,6 +89,7 @@ def run_pass(
     staging: StagingDatabase | None = None,
     secret_key: str = "",
     public_url: str = "",
+    prices: Mapping[str, Decimal] | None = None,
 ) -> PassReport:
     """Take the lease and reconcile once; a pass that finds the lease taken does nothing."""
     holder = holder or new_holder()
@@ -96,7 +100,7 @@ def run_pass(
         return PassReport(skipped=True, lease_holder=other)
     sessions = sessionmaker(engine, expire_on_commit=False)
     context = PassContext(sessions=sessions, clock=clock, renew=handle.renew)
-    work = _Pass(context, github, PoolOperations(context, ec2, staging))
+    work = _Pass(context, github, PoolOperations(context, ec2, staging, prices=prices))
     work.secret_key, work.public_url = secret_key, public_url
     meter = pass_history.Meter(github, ec2, clock)
     try:

@@ -22,10 +22,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pullre.clock import Clock
+from pullre.environments import active_environment
 from pullre.github import CommitState
 from pullre.models import PullRequest, Scenario, ScenarioAttachment, ScenarioRun
 from pullre.scenario_markdown import MAX_TEXT, MAX_TITLE, ScenarioFormatError, Step
-from pullre.sync import active_environment
 
 StepStatus = Literal["pass", "fail", "blocked"]
 STEP_STATUSES: tuple[StepStatus, ...] = ("pass", "fail", "blocked")

@@ -11,16 +11,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullre import events
+from pullre import events, sleep
 from pullre.clock import Clock
+from pullre.environments import active_environment
 from pullre.github import GitHub, GitHubError, GitHubNotFound, NotModified, PullRequestInfo
-from pullre.models import (
-    ACTIVE_ENVIRONMENT_STATUSES,
-    Environment,
-    PullRequest,
-    PullRequestState,
-    Repository,
-)
+from pullre.models import PullRequest, PullRequestState, Repository
 
 TITLE_LENGTH = 512
 
@@ -56,8 +51,6 @@ def apply_pull(
         pull.parked = False  # new work on the PR asks for an environment again
     if pushed and state is PullRequestState.OPEN:
         environment = active_environment(session, pull)
-        if environment is not None:
-            environment.deploy_requested_at = clock()
         events.record(
             session,
             "pushed",
@@ -65,6 +58,11 @@ def apply_pull(
             pull_request=_flushed(session, pull),
             head_sha=info.head_sha,
         )
+        if environment is not None:
+            environment.deploy_requested_at = clock()
+            environment.last_activity_at = clock()
+            environment.expiry_warned_at = None
+            sleep.wake(session, environment, why=f"pushed {info.head_sha[:7]}", clock=clock)
     if pull.state is not state and pull.id is not None:
         events.record(session, state.value, f"#{info.number} is {state.value}", pull_request=pull)
     pull.title = info.title[:TITLE_LENGTH]
@@ -84,15 +82,6 @@ def _flushed(session: Session, pull: PullRequest) -> PullRequest:
     if pull.id is None:
         session.flush()
     return pull
-
-
-def active_environment(session: Session, pull: PullRequest) -> Environment | None:
-    return session.scalar(
-        select(Environment).where(
-            Environment.pull_request_id == pull.id,
-            Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
-        )
-    )
 
 
 def sync_repository(
