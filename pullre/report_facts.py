@@ -41,6 +41,7 @@ _PHRASE = {
     EnvironmentStatus.DEPLOYING: "deploying",
     EnvironmentStatus.READY: "ready",
     EnvironmentStatus.FAILED: "deploy failed",
+    EnvironmentStatus.SLEEPING: "sleeping",
     EnvironmentStatus.RELEASING: "released",
     EnvironmentStatus.RELEASED: "released",
 }

@@ -209,6 +209,7 @@ def test_metrics_match_a_seeded_database(metrics_client: FlaskClient, session: S
         "deploying": 0,
         "ready": 2,
         "failed": 0,
+        "sleeping": 0,
         "releasing": 1,
     }
     assert value(samples, "pullre_passes_total") == 3
