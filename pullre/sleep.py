@@ -69,6 +69,7 @@ def put_to_sleep(
         pull_request=pull,
         server=environment.server,
         reason=reason.value,
+        actor=actor,
     )
 
 
