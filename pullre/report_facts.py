@@ -10,25 +10,29 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from pullre.clock import Clock
+from pullre.cost import Cost, environment_costs
 from pullre.github import CommitState, DeploymentState
 from pullre.models import (
     DeployStep,
     Environment,
     EnvironmentStatus,
+    Event,
     GithubReport,
     PullRequest,
     PullRequestState,
+    SleepReason,
     StepStatus,
 )
 from pullre.pr_comment import CommentView
 from pullre.scenarios import standings
+from pullre.sleep import last_touched
 from pullre.smoke import counts_text, summary
 from pullre.status import queue_positions
 
@@ -45,6 +49,18 @@ _PHRASE = {
     EnvironmentStatus.RELEASING: "released",
     EnvironmentStatus.RELEASED: "released",
 }
+_SLEEP_WHY = {
+    SleepReason.IDLE: "idle",
+    SleepReason.OFFICE_HOURS: "outside office hours",
+    SleepReason.BY_HAND: "put to sleep",
+}
+_RELEASED = frozenset({EnvironmentStatus.RELEASING, EnvironmentStatus.RELEASED})
+#: A new stay still getting going: the comment says why pullre ended the one before it.
+_GETTING_GOING = frozenset(
+    {EnvironmentStatus.QUEUED, EnvironmentStatus.PROVISIONING, EnvironmentStatus.DEPLOYING}
+)
+#: Statuses in which a stay holds a server and so can expire (as the pass decides).
+_EXPIRABLE = frozenset(EnvironmentStatus) - _RELEASED - {EnvironmentStatus.QUEUED}
 
 
 def digest(payload: dict[str, Any]) -> str:
@@ -65,6 +81,16 @@ class EnvironmentFacts:
     smoke_step: StepStatus | None = None
     #: The results of the deployed sha's latest finished smoke run, when it sent any.
     smoke_results: dict[str, Any] | None = None
+    slept_at: datetime | None = None
+    sleep_reason: SleepReason | None = None
+    #: Who put it to sleep by hand (from the "sleeping" event), when someone did.
+    slept_by: str | None = None
+    ready_before_sleep: bool = False
+    #: pullre warned that this stay expires, at ``expires_at`` (None when the TTL is unknown).
+    expiry_warned: bool = False
+    expires_at: datetime | None = None
+    #: Why pullre ended this stay (expired, reclaimed); None when a person or a close did.
+    release_reason: str | None = None
 
 
 @dataclass
@@ -87,14 +113,19 @@ class PullFacts:
     last_reported: datetime | None = None
     #: (title, result on the head sha) of each attached acceptance scenario.
     scenarios: tuple[tuple[str, str], ...] = ()
+    parked: bool = False
+    pinned_by: str | None = None
+    pinned_reason: str | None = None
+    #: Every stay's finished running time, and the start of a run going on (``until=None``).
+    cost: Cost = field(default_factory=Cost)
 
 
 def deployment_state(env: EnvironmentFacts, head_sha: str) -> DeploymentState:
     """The head sha's state: a ready or failed environment still serving an older commit, or
     asked to redeploy, is in progress for the head, not its success or failure."""
     status = env.status
-    if status in {EnvironmentStatus.RELEASING, EnvironmentStatus.RELEASED}:
-        return "inactive"
+    if status in _RELEASED or status is EnvironmentStatus.SLEEPING:
+        return "inactive"  # a sleeping one comes back to success once it is ready again
     if status is EnvironmentStatus.QUEUED:
         return "queued"
     if status is EnvironmentStatus.FAILED and not env.redeploy_requested:
@@ -116,6 +147,10 @@ def describe(env: EnvironmentFacts, head_sha: str) -> str:
         EnvironmentStatus.FAILED,
     }:
         return f"Waiting to deploy {short}"
+    if env.status is EnvironmentStatus.SLEEPING:
+        return "Asleep to save cost, data kept; wake it from pullre"
+    if state == "inactive" and env.release_reason:
+        return f"Released by pullre: {env.release_reason}"
     return {
         "queued": "Waiting for a staging server",
         "success": f"Deployed {short}",
@@ -126,6 +161,34 @@ def describe(env: EnvironmentFacts, head_sha: str) -> str:
         if env.status is EnvironmentStatus.DEPLOYING
         else "Starting a staging server"
     )
+
+
+_COMMIT_STATE: dict[DeploymentState, CommitState] = {
+    "queued": "pending",
+    "in_progress": "pending",
+    "success": "success",
+    "failure": "failure",
+}
+
+
+def deploy_status(env: EnvironmentFacts, head_sha: str) -> tuple[CommitState, str] | None:
+    """``pullre/deploy`` for the head sha; None once released (it says nothing new then).
+
+    A sleeping environment keeps the verdict it had when it went to sleep: the commit did
+    deploy (or fail), and a required check must not turn red because the box saves money.
+    """
+    short = head_sha[:7]
+    if env.status is EnvironmentStatus.SLEEPING:
+        asleep = "; asleep, data kept"
+        if not env.ready_before_sleep:
+            return "failure", f"Deploy of {short} failed{asleep}"
+        if env.deployed_sha == head_sha:
+            return "success", f"Deployed {short}{asleep}"
+        return "pending", f"Waiting to deploy {short}{asleep}"
+    state = deployment_state(env, head_sha)
+    if state == "inactive":
+        return None
+    return _COMMIT_STATE[state], describe(env, head_sha)
 
 
 def smoke_status(env: EnvironmentFacts, head_sha: str) -> tuple[CommitState, str] | None:
@@ -159,15 +222,24 @@ def _smoke_verdict(env: EnvironmentFacts, short: str) -> tuple[CommitState, str]
     return None
 
 
-def comment_view(pull: PullFacts, env: EnvironmentFacts, page_url: str) -> CommentView:
+def comment_view(
+    pull: PullFacts, env: EnvironmentFacts, page_url: str, *, currency: str = ""
+) -> CommentView:
     state = deployment_state(env, pull.head_sha)
     serving = state not in {"queued", "inactive"}
+    released = env.status in _RELEASED
+    sleeping = env.status is EnvironmentStatus.SLEEPING
     status = _PHRASE[env.status]
     if state == "in_progress" and env.status in {
         EnvironmentStatus.READY,
         EnvironmentStatus.FAILED,
     }:
         status = f"{status}; a newer commit is waiting to deploy"
+    before = pull.environments[: pull.environments.index(env)] if env in pull.environments else []
+    earlier = before[-1].release_reason if before and env.status in _GETTING_GOING else None
+    sleep_why = _SLEEP_WHY[env.sleep_reason] if env.sleep_reason is not None else "asleep"
+    if env.sleep_reason is SleepReason.BY_HAND and not env.slept_by:
+        sleep_why = "put to sleep by hand"
     return CommentView(
         status=status,
         staging_url=env.staging_url if serving else None,
@@ -175,10 +247,26 @@ def comment_view(pull: PullFacts, env: EnvironmentFacts, page_url: str) -> Comme
         deployed_sha=env.deployed_sha if serving else None,
         smoke=_smoke_line(env) if serving else None,
         smoke_failed=tuple((env.smoke_results or {}).get("failed", ())) if serving else (),
-        last_error=env.last_error if state != "inactive" else None,
+        last_error=env.last_error if not released else None,
         page_url=page_url or None,
         scenarios=pull.scenarios,
+        sleeping_since=(env.slept_at or _EPOCH) if sleeping else None,
+        sleep_why=sleep_why,
+        slept_by=env.slept_by if sleeping and env.sleep_reason is SleepReason.BY_HAND else None,
+        visit_url=f"{page_url}/visit" if page_url else None,
+        expiry_warned=env.expiry_warned and env.status in _EXPIRABLE and not pull.pinned_by,
+        expires_at=env.expires_at,
+        released_because=env.release_reason if released else None,
+        parked=pull.parked,
+        earlier_release=earlier,
+        pinned_by=pull.pinned_by if not released else None,
+        pinned_reason=pull.pinned_reason,
+        cost=pull.cost,
+        currency=currency,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _smoke_line(env: EnvironmentFacts) -> str | None:
@@ -242,12 +330,48 @@ def _smoke(session: Session, environment_ids: Iterable[int]) -> dict[tuple[int, 
     return seen
 
 
-def load(session: Session, clock: Clock) -> list[PullFacts]:
-    """Every PR that may need a report, with its environments and what was last sent."""
+def _slept_by(session: Session, pulls: Iterable[PullRequest]) -> dict[int, str]:
+    """PR id → who put its sleeping environment to sleep, from the latest "sleeping" event."""
+    ids = [
+        p.id
+        for p in pulls
+        for e in p.environments
+        if e.status is EnvironmentStatus.SLEEPING and e.sleep_reason is SleepReason.BY_HAND
+    ]
+    if not ids:
+        return {}
+    found: dict[int, str] = {}
+    for pull_id, details in session.execute(
+        select(Event.pull_request_id, Event.details)
+        .where(Event.kind == "sleeping", Event.pull_request_id.in_(ids))
+        .order_by(Event.id)
+    ):
+        actor = details.get("actor") if isinstance(details, dict) else None
+        if pull_id is not None:
+            if isinstance(actor, str) and actor:
+                found[pull_id] = actor
+            else:
+                found.pop(pull_id, None)
+    return found
+
+
+def _expires_at(env: Environment, ttl: timedelta | None) -> datetime | None:
+    if env.expiry_warned_at is None or ttl is None:
+        return None
+    return last_touched(env) + ttl
+
+
+def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> list[PullFacts]:
+    """Every PR that may need a report, with its environments and what was last sent.
+
+    ``ttl`` is the pool's expiry (``[pool] ttl_hours``), for the time a warned stay expires.
+    """
     pulls = [p for p in _candidates(session, clock() - REPORT_AFTER_RELEASE) if p.environments]
     ids = [p.id for p in pulls]
     positions = queue_positions(session)
     smoke = _smoke(session, [e.id for p in pulls for e in p.environments])
+    slept_by = _slept_by(session, pulls)
+    costs = environment_costs(session, [e.id for p in pulls for e in p.environments], until=None)
     stored: dict[int, dict[str, Stored]] = {}
     last: dict[int, datetime] = {}
     for row in session.scalars(select(GithubReport).where(GithubReport.pull_request_id.in_(ids))):
@@ -275,12 +399,23 @@ def load(session: Session, clock: Clock) -> list[PullFacts]:
                     smoke=_seen(smoke, env).finished,
                     smoke_step=_seen(smoke, env).latest,
                     smoke_results=_seen(smoke, env).results,
+                    slept_at=env.slept_at,
+                    sleep_reason=env.sleep_reason,
+                    slept_by=slept_by.get(pull.id),
+                    ready_before_sleep=env.ready_before_sleep,
+                    expiry_warned=env.expiry_warned_at is not None,
+                    expires_at=_expires_at(env, ttl),
+                    release_reason=env.release_reason,
                 )
                 for env in pull.environments
             ],
             reports=stored.get(pull.id, {}),
             last_reported=last.get(pull.id),
             scenarios=tuple((s.scenario.title, s.result) for s in standings(session, pull)),
+            parked=pull.parked,
+            pinned_by=pull.pinned_by if pull.pinned_at is not None else None,
+            pinned_reason=pull.pinned_reason,
+            cost=sum((costs.get(e.id, Cost()) for e in pull.environments), Cost()),
         )
         for pull in pulls
     ]

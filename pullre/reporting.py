@@ -8,6 +8,10 @@ key's digest is stored only after GitHub accepted it, so a failure (recorded as 
 simply sent again by a later pass. No transaction is open while GitHub answers (SQLite transactions
 begin IMMEDIATE and would block every other writer), and reporting never raises: it runs last in the
 pass, after assignment and deploys have been committed.
+
+A sleeping environment's deployment is marked ``inactive`` (it serves nothing; GitHub hides its
+link) and gets ``success`` again on the same deployment once woken and ready, while
+``pullre/deploy`` keeps the verdict the commit had: sleeping saves money, it fails no check.
 """
 
 from __future__ import annotations
@@ -23,22 +27,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.clock import Clock
 from pullre.github import (
-    CommitState,
-    DeploymentState,
     GitHub,
     GitHubError,
     GitHubNotFound,
     GitHubRateLimited,
 )
-from pullre.models import (
-    GithubReport,
-)
+from pullre.models import EnvironmentStatus, GithubReport
 from pullre.pr_comment import MARKER, render
 from pullre.report_facts import (
     EnvironmentFacts,
     PullFacts,
     Stored,
     comment_view,
+    deploy_status,
     deployment_state,
     describe,
     digest,
@@ -61,13 +62,6 @@ ACCEPTANCE_KEY = f"status:{ACCEPTANCE_CONTEXT}"
 #: next pass, which starts with the PRs reported longest ago.
 REPORT_BUDGET = timedelta(seconds=30)
 
-_COMMIT_STATE: dict[DeploymentState, CommitState] = {
-    "queued": "pending",
-    "in_progress": "pending",
-    "success": "success",
-    "failure": "failure",
-}
-
 
 class Reporter:
     """Sends one PR's changed reports; each key is its own request(s) and its own commit."""
@@ -79,9 +73,11 @@ class Reporter:
         *,
         public_url: str,
         clock: Clock,
+        currency: str = "",
     ) -> None:
         self.sessions, self.github, self.clock = sessions, github, clock
         self.public_url = public_url.rstrip("/")
+        self.currency = currency
         self.errors: list[str] = []
 
     def page_url(self, pull: PullFacts) -> str:
@@ -146,20 +142,21 @@ class Reporter:
         self._send(pull, f"deployment-status:{env.id}", payload, send)
 
     def _commit_status(self, pull: PullFacts, env: EnvironmentFacts) -> None:
-        state = deployment_state(env, pull.head_sha)
-        if state == "inactive" or not pull.head_sha:
+        found = deploy_status(env, pull.head_sha) if pull.head_sha else None
+        if found is None:
             return  # a released environment says nothing new about any commit
+        state, description = found
         wanted = {
             "sha": pull.head_sha,
-            "state": _COMMIT_STATE[state],
-            "description": describe(env, pull.head_sha),
+            "state": state,
+            "description": description,
             "target_url": self.page_url(pull),
         }
 
         def send(_: int | None) -> int:
             return self.github.create_commit_status(
-                pull.owner, pull.name, pull.head_sha, state=_COMMIT_STATE[state],
-                context=DEPLOY_CONTEXT, description=wanted["description"],
+                pull.owner, pull.name, pull.head_sha, state=state,
+                context=DEPLOY_CONTEXT, description=description,
                 target_url=wanted["target_url"],
             ).id  # fmt: skip
 
@@ -208,9 +205,12 @@ class Reporter:
         self._send(pull, SMOKE_STATUS_KEY, wanted, send)
 
     def _comment(self, pull: PullFacts, env: EnvironmentFacts) -> None:
-        if COMMENT_KEY not in pull.reports and deployment_state(env, pull.head_sha) == "inactive":
+        if COMMENT_KEY not in pull.reports and env.status in {
+            EnvironmentStatus.RELEASING,
+            EnvironmentStatus.RELEASED,
+        }:
             return  # never open a conversation just to say it is over
-        body = render(comment_view(pull, env, self.page_url(pull)))
+        body = render(comment_view(pull, env, self.page_url(pull), currency=self.currency))
 
         def send(known: int | None) -> int:
             if known is not None:
@@ -292,8 +292,13 @@ def report_changes(
     clock: Clock,
     renew: Callable[[], None] = lambda: None,
     budget: timedelta | None = REPORT_BUDGET,
+    ttl: timedelta | None = None,
+    currency: str = "",
 ) -> list[str]:
     """Report what changed for every PR; the errors, which are also kept on their rows.
+
+    ``ttl`` (the pool's expiry, None when off) dates the expiry warning; ``currency`` names
+    the unit of the prices the cost line adds up.
 
     One PR's failure never stops the others, except a rate limit: every later request would be
     refused too, so the rest waits for the next pass (their digests are still stale). So does
@@ -301,9 +306,9 @@ def report_changes(
     """
     started = time.monotonic()
     with sessions() as session:
-        pulls = load(session, clock)
+        pulls = load(session, clock, ttl=ttl)
         session.commit()  # end the read before GitHub is asked anything
-    reporter = Reporter(sessions, github, public_url=public_url, clock=clock)
+    reporter = Reporter(sessions, github, public_url=public_url, clock=clock, currency=currency)
     for pull in pulls:
         try:
             reporter.report(pull)
