@@ -84,10 +84,12 @@ class PoolSummary:
     starting: int
     stopping: int
     queued: int
+    #: Held by a sleeping environment: stopped, but kept for its PR (not free).
+    sleeping: int = 0
 
     @property
     def size(self) -> int:
-        return self.free + self.busy + self.starting + self.stopping
+        return self.free + self.busy + self.sleeping + self.starting + self.stopping
 
 
 def _active_environment_join() -> ColumnElement[bool]:
@@ -187,8 +189,14 @@ def dashboard_page(
 
 def pool_summary(session: Session) -> PoolSummary:
     """Pool servers by what they are doing, and the queue's length, in two grouped queries."""
+    asleep = case((Environment.status == EnvironmentStatus.SLEEPING, Environment.id))
     by_state = session.execute(
-        select(Server.observed_state, func.count(Server.id), func.count(Environment.id))
+        select(
+            Server.observed_state,
+            func.count(Server.id),
+            func.count(Environment.id),
+            func.count(asleep),
+        )
         .outerjoin(
             Environment,
             and_(
@@ -199,21 +207,65 @@ def pool_summary(session: Session) -> PoolSummary:
         .where(Server.in_pool.is_(True))
         .group_by(Server.observed_state)
     ).all()
-    free = busy = starting = stopping = 0
-    for state, servers, held in by_state:
+    free = busy = starting = stopping = sleeping = 0
+    for state, servers, held, held_asleep in by_state:
         if state in STARTING_STATES:
             starting += servers
         elif state in STOPPING_STATES:
             stopping += servers
         else:
-            busy += held
+            sleeping += held_asleep
+            busy += held - held_asleep
             free += servers - held
     queued = session.scalar(
         select(func.count(Environment.id)).where(Environment.status == EnvironmentStatus.QUEUED)
     )
     return PoolSummary(
-        free=free, busy=busy, starting=starting, stopping=stopping, queued=queued or 0
+        free=free,
+        busy=busy,
+        starting=starting,
+        stopping=stopping,
+        queued=queued or 0,
+        sleeping=sleeping,
     )
+
+
+@dataclass(frozen=True)
+class PinnedRow:
+    pull_id: int
+    repository: str
+    number: int
+    title: str
+    pinned_by: str
+    reason: str
+    since: datetime
+    #: The pinned PR's environment status, None without one.
+    status: str | None
+
+
+def pinned_pulls(session: Session) -> list[PinnedRow]:
+    """Open PRs pinned awake, longest-pinned first, in one query."""
+    rows = session.execute(
+        select(PullRequest, Repository.owner, Repository.name, Environment.status)
+        .join(Repository, Repository.id == PullRequest.repository_id)
+        .outerjoin(Environment, _active_environment_join())
+        .where(PullRequest.state == PullRequestState.OPEN, PullRequest.pinned_at.is_not(None))
+        .order_by(PullRequest.pinned_at, PullRequest.id)
+    ).all()
+    return [
+        PinnedRow(
+            pull_id=pull.id,
+            repository=f"{owner}/{name}",
+            number=pull.number,
+            title=pull.title,
+            pinned_by=pull.pinned_by or "",
+            reason=pull.pinned_reason or "",
+            since=pull.pinned_at,
+            status=status.value if status is not None else None,
+        )
+        for pull, owner, name, status in rows
+        if pull.pinned_at is not None
+    ]
 
 
 def repository_choices(session: Session) -> list[tuple[int, str]]:

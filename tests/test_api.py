@@ -252,6 +252,16 @@ def test_pulls_list_shows_each_open_pr_with_its_environment(
             "last_error": None,
         },
         "smoke": None,
+        "sleep": None,
+        "pin": None,
+        "expires_at": None,
+        "cost": {
+            "hours": 0.0,
+            "amount": "0.0000",
+            "unpriced_hours": 0.0,
+            "currency": "USD",
+            "running_since": None,
+        },
     }
     by_number = {i["number"]: i["environment"] for i in items if i["repository"] == "acme/shop"}
     assert (by_number[2]["queue_position"], by_number[3]["queue_position"]) == (2, 1)
@@ -338,8 +348,8 @@ def test_the_list_costs_the_same_queries_whatever_the_count(
         # SAVEPOINTs are the test's rolled-back transaction, not the endpoint's work.
         counts.append(sum(1 for sql in statements if sql.lstrip().upper().startswith("SELECT")))
     assert counts[0] == counts[1], counts
-    # the token, the count, the page, its environments, their smoke results, the queue
-    assert counts[0] <= 6
+    # the token, the count, the page, its environments, their smoke results, the queue, costs
+    assert counts[0] <= 7
 
 
 def test_one_pull_with_its_latest_deploy_and_events(

@@ -8,6 +8,10 @@ owner's current role, read afresh on every request.
 
 Every answer is JSON, errors included: ``{"error": message}`` with the HTTP status saying what
 kind (400 bad input, 401 no or bad token, 403 role, 404 unknown id, 405 method, 409 refused).
+
+Reading one PR, or acting on it, is activity: its environment's idle-sleep and expiry clocks
+start over, as when a person opens its page. Lists are not: a script polling them is nobody
+looking at an environment.
 """
 
 from __future__ import annotations
@@ -15,17 +19,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 
-from pullre import actions, api_tokens
-from pullre.clock import system_clock
+from pullre import actions, api_tokens, sleep
+from pullre.config import Settings
 from pullre.identifiers import split_full_name
-from pullre.models import Event, PullRequest, Repository
+from pullre.models import Event, PullRequest, Repository, User
+from pullre.policy_facts import ttl_of
 from pullre.servers import server_rows
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
+    Policies,
     PullFilter,
     event_json,
     iso,
@@ -34,6 +40,7 @@ from pullre.web.api_pulls import (
 )
 from pullre.web.auth import SessionUser
 from pullre.web.db_session import get_session
+from pullre.web.request_clock import clock
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -57,7 +64,7 @@ def _authenticate() -> tuple[Response, int] | None:
     session = get_session()
     user = None
     if scheme.lower() == "bearer" and secret.strip():
-        user = api_tokens.authenticate(session, secret.strip(), clock=system_clock)
+        user = api_tokens.authenticate(session, secret.strip(), clock=clock())
     if user is None:
         response, status = _error(
             "a valid API token is required (Authorization: Bearer TOKEN; "
@@ -80,6 +87,13 @@ def _user() -> SessionUser:
 def _require_admin() -> None:
     if not _user().is_admin:
         raise Forbidden("this needs an admin's token")
+
+
+def _policies() -> Policies:
+    settings: Settings = current_app.extensions["pullre.settings"]
+    return Policies(
+        ttl=ttl_of(settings.pool.ttl_hours), currency=settings.cost.currency, now=clock()()
+    )
 
 
 def _positive_int(name: str, default: int | None = None) -> int | None:
@@ -114,13 +128,25 @@ def pulls() -> Response:
     if status is not None and status not in STATUS_FILTERS:
         raise BadRequest(f"'status' must be one of {', '.join(STATUS_FILTERS)}")
     page, per_page = _paging()
-    items, total = list_pulls(get_session(), wanted, page=page, per_page=per_page)
+    items, total = list_pulls(
+        get_session(), wanted, page=page, per_page=per_page, policies=_policies()
+    )
     return _page(items, total, page, per_page)
+
+
+def _pull(pull_id: int) -> PullRequest:
+    found = get_session().get(PullRequest, pull_id)
+    if found is None:
+        raise NotFound(f"no pull request with id {pull_id}")
+    return found
 
 
 @blueprint.get("/pulls/<int:pull_id>")
 def pull(pull_id: int) -> Response:
-    detail = pull_detail(get_session(), pull_id)
+    session = get_session()
+    sleep.touch(session, _pull(pull_id), clock())
+    session.commit()
+    detail = pull_detail(session, pull_id, _policies())
     if detail is None:
         raise NotFound(f"no pull request with id {pull_id}")
     return jsonify(detail)
@@ -129,9 +155,8 @@ def pull(pull_id: int) -> Response:
 def _act(pull_id: int, action: Callable[[PullRequest, str], None]) -> tuple[Response, int]:
     """Record the action as the token's owner; the agent and the next pass carry it out."""
     session = get_session()
-    target = session.get(PullRequest, pull_id)
-    if target is None:
-        raise NotFound(f"no pull request with id {pull_id}")
+    target = _pull(pull_id)
+    sleep.touch(session, target, clock())
     try:
         action(target, _user().username)
     except actions.ActionRefused as exc:
@@ -145,7 +170,7 @@ def _act(pull_id: int, action: Callable[[PullRequest, str], None]) -> tuple[Resp
 def redeploy(pull_id: int) -> tuple[Response, int]:
     session = get_session()
     return _act(
-        pull_id, lambda pr, actor: actions.redeploy(session, pr, actor=actor, clock=system_clock)
+        pull_id, lambda pr, actor: actions.redeploy(session, pr, actor=actor, clock=clock())
     )
 
 
@@ -153,7 +178,7 @@ def redeploy(pull_id: int) -> tuple[Response, int]:
 def reset_data(pull_id: int) -> tuple[Response, int]:
     session = get_session()
     return _act(
-        pull_id, lambda pr, actor: actions.reset_data(session, pr, actor=actor, clock=system_clock)
+        pull_id, lambda pr, actor: actions.reset_data(session, pr, actor=actor, clock=clock())
     )
 
 
@@ -163,7 +188,7 @@ def request_smoke(pull_id: int) -> tuple[Response, int]:
     session = get_session()
     return _act(
         pull_id,
-        lambda pr, actor: actions.request_smoke(session, pr, actor=actor, clock=system_clock),
+        lambda pr, actor: actions.request_smoke(session, pr, actor=actor, clock=clock()),
     )
 
 
@@ -179,6 +204,59 @@ def unpark(pull_id: int) -> tuple[Response, int]:
     _require_admin()
     session = get_session()
     return _act(pull_id, lambda pr, actor: actions.unpark(session, pr, actor=actor))
+
+
+@blueprint.post("/pulls/<int:pull_id>/wake")
+def wake(pull_id: int) -> tuple[Response, int]:
+    """Start a sleeping environment; it is ``ready`` once its agent has redeployed."""
+    session = get_session()
+    return _act(pull_id, lambda pr, actor: actions.wake(session, pr, actor=actor, clock=clock()))
+
+
+@blueprint.post("/pulls/<int:pull_id>/sleep")
+def put_to_sleep(pull_id: int) -> tuple[Response, int]:
+    """Stop a ready or failed environment's server now; its server and data stay the PR's."""
+    session = get_session()
+    return _act(
+        pull_id, lambda pr, actor: actions.put_to_sleep(session, pr, actor=actor, clock=clock())
+    )
+
+
+def _owner() -> User:
+    """The token's owner as a row: pinning looks at who they are, not only their role."""
+    owner = get_session().get(User, _user().id)
+    if owner is None:  # deleted between authentication and now
+        raise Forbidden("this token's owner no longer exists")
+    return owner
+
+
+@blueprint.post("/pulls/<int:pull_id>/pin")
+def pin(pull_id: int) -> tuple[Response, int]:
+    """Admins and the PR's author; the JSON body says why: ``{"reason": "demo on Friday"}``."""
+    target, owner = _pull(pull_id), _owner()
+    if not actions.may_pin(owner, target):
+        raise Forbidden(f"only an admin or the author of #{target.number} may pin it")
+    body = request.get_json(silent=True)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise BadRequest('send a JSON body {"reason": "why it must stay up"}')
+    if len(reason) > actions.PIN_REASON_LENGTH:
+        raise BadRequest(f"'reason' is longer than {actions.PIN_REASON_LENGTH} characters")
+    session = get_session()
+    return _act(
+        pull_id,
+        lambda pr, _actor: actions.pin(session, pr, user=owner, reason=reason, clock=clock()),
+    )
+
+
+@blueprint.post("/pulls/<int:pull_id>/unpin")
+def unpin(pull_id: int) -> tuple[Response, int]:
+    """Admins, the PR's author, and whoever pinned it."""
+    target, owner = _pull(pull_id), _owner()
+    if not actions.may_pin(owner, target) and owner.username != target.pinned_by:
+        raise Forbidden(f"only an admin, the author or whoever pinned #{target.number} may unpin")
+    session = get_session()
+    return _act(pull_id, lambda pr, _actor: actions.unpin(session, pr, user=owner))
 
 
 @blueprint.get("/servers")

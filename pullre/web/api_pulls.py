@@ -1,20 +1,23 @@
 """Pull requests as ``/api/v1`` shows them: one page of PRs, or one PR with its history.
 
-The list is paged in SQL (a script may follow hundreds of PRs) and costs the same five queries
+The list is paged in SQL (a script may follow hundreds of PRs) and costs the same six queries
 whatever the page holds: the count, the page, the page's active environments with their
-servers, their latest smoke results, and the queue order. Filters are ``EXISTS`` subqueries
-on indexed columns, so a PR is never counted twice.
+servers, their latest smoke results, the queue order, and the running spans of the page's
+stays (their cost). Filters are ``EXISTS`` subqueries on indexed columns, so a PR is never
+counted twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
+from pullre import policy_facts
+from pullre.cost import Cost
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Environment,
@@ -36,6 +39,15 @@ STATUS_FILTERS = (
     NO_ENVIRONMENT,
 )
 EVENTS_PER_PULL = 50
+
+
+@dataclass(frozen=True)
+class Policies:
+    """What the pool's policies need to say about a PR: expiry's span, money, and the time."""
+
+    ttl: timedelta | None
+    currency: str
+    now: datetime
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ def _conditions(wanted: PullFilter) -> list[ColumnElement[bool]]:
 
 
 def list_pulls(
-    session: Session, wanted: PullFilter, *, page: int, per_page: int
+    session: Session, wanted: PullFilter, *, page: int, per_page: int, policies: Policies
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of open PRs (in the dashboard's order) and how many match in all."""
     conditions = _conditions(wanted)
@@ -98,11 +110,14 @@ def list_pulls(
         if any(env.status is EnvironmentStatus.QUEUED for env, _ in environments.values())
         else {}
     )
+    costs = policy_facts.costs(session, [pull.id for pull, _ in rows], now=policies.now)
     items = []
     for pull, repository in rows:
         environment, server = environments.get(pull.id, (None, None))
         found = smoke.get(environment.id) if environment is not None else None
-        items.append(pull_json(pull, repository, environment, server, positions, smoke=found))
+        item = pull_json(pull, repository, environment, server, positions, smoke=found)
+        item.update(policy_json(pull, environment, costs.by_pull.get(pull.id, Cost()), policies))
+        items.append(item)
     return items, total or 0
 
 
@@ -159,6 +174,25 @@ def pull_json(
     }
 
 
+def policy_json(
+    pull: PullRequest, environment: Environment | None, cost: Cost, policies: Policies
+) -> dict[str, Any]:
+    """Sleep, pin, expiry and cost (all the PR's stays, up to now): see the README's JSON API."""
+    asleep = environment is not None and environment.status is EnvironmentStatus.SLEEPING
+    pin = policy_facts.pin(pull)
+    return {
+        "sleep": {
+            "since": iso(environment.slept_at),
+            "reason": environment.sleep_reason.value if environment.sleep_reason else None,
+        }
+        if asleep and environment is not None
+        else None,
+        "pin": None if pin is None else {"by": pin.by, "reason": pin.reason, "at": iso(pin.at)},
+        "expires_at": iso(policy_facts.expires_at(pull, environment, policies.ttl)),
+        "cost": policy_facts.cost_json(cost, policies.currency),
+    }
+
+
 def event_json(event: Event) -> dict[str, Any]:
     return {
         "id": event.id,
@@ -172,7 +206,7 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-def pull_detail(session: Session, pull_id: int) -> dict[str, Any] | None:
+def pull_detail(session: Session, pull_id: int, policies: Policies) -> dict[str, Any] | None:
     """The PR (any state) with its environment, its latest deploy's steps and recent events.
 
     The steps come from the PR's latest environment even once released, so a script can still
@@ -192,6 +226,8 @@ def pull_detail(session: Session, pull_id: int) -> dict[str, Any] | None:
     smoke = latest_smoke(session, [environment.id]) if environment is not None else {}
     found = smoke.get(environment.id) if environment is not None else None
     detail = pull_json(pull, repository, environment, server, positions, smoke=found)
+    cost = policy_facts.costs(session, [pull.id], now=policies.now).by_pull.get(pull.id, Cost())
+    detail.update(policy_json(pull, environment, cost, policies))
     latest_id = (
         environment.id
         if environment is not None

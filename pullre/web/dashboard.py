@@ -1,8 +1,9 @@
-"""The first page: every open PR's environment, the pool at a glance, and its use this week.
+"""The first page: every open PR's environment, the pool at a glance, its use this week, what
+it cost per repository these months, and the PRs pinned awake.
 
 The page refreshes its table in place: ``static/app.js`` asks for the same URL (filters and page
 included) with ``X-Requested-With: fetch`` and gets only the live fragment back, so a refresh
-never re-draws the chart or costs its query.
+never re-draws the charts or costs their queries.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from pullre.config import Settings
+from pullre.cost import monthly_by_repository
+from pullre.cost_chart import MONTHS, cost_chart
 from pullre.dashboard_queries import (
     STATUS_CHOICES,
     DashboardFilter,
     dashboard_page,
+    pinned_pulls,
     pool_summary,
     repository_choices,
 )
-from pullre.models import Repository, Server, utcnow
+from pullre.models import Repository, Server
 from pullre.pool_usage import hourly_usage, usage_chart
 from pullre.servers import age
 from pullre.web.db_session import get_session
+from pullre.web.request_clock import now as clock_now
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -49,7 +54,7 @@ def index() -> Response:
     where = _filter()
     result = dashboard_page(session, where, github_api_url=settings.github.api_url)
     filtered = where.repository_id is not None or where.status is not None
-    now = utcnow()
+    now = clock_now()
     live: dict[str, object] = {
         "result": result,
         "pool": pool_summary(session),
@@ -70,6 +75,12 @@ def index() -> Response:
                 repositories=repository_choices(session),
                 statuses=STATUS_CHOICES,
                 chart=usage_chart(hourly_usage(session, now), now),
+                costs=cost_chart(
+                    monthly_by_repository(session, months=MONTHS, now=now),
+                    now,
+                    settings.cost.currency,
+                ),
+                pinned=pinned_pulls(session),
                 refresh_seconds=REFRESH_SECONDS,
             )
         )

@@ -6,6 +6,9 @@ whoever started it, only on the PR's current head, and never by the PR's author 
 ``[pool] allow_self_signoff`` is on. Every form is a POST with the session's CSRF token, and
 answers with a redirect (post/redirect/get), so the run page works without JavaScript;
 ``static/scenario_run.js`` only adds keyboard shortcuts.
+
+Running a scenario is using the environment: starting a run wakes a sleeping one (the runner
+needs the app), and every step shown or recorded resets its idle-sleep and expiry clocks.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from pullre import scenario_sources, scenarios
-from pullre.clock import system_clock
+from pullre import scenario_sources, scenarios, sleep
+from pullre.clock import Clock, system_clock
 from pullre.config import ConfigError, Settings
 from pullre.github import GitHub, make_github
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
 from pullre.scenario_markdown import ScenarioFormatError, parse, parse_labels
+from pullre.web import request_clock
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("scenarios", __name__)
@@ -44,6 +48,10 @@ class ScenarioForm(FlaskForm):  # type: ignore[misc]
 def _settings() -> Settings:
     settings: Settings = current_app.extensions["pullre.settings"]
     return settings
+
+
+def _clock() -> Clock:
+    return request_clock.clock()
 
 
 def _pull(pull_request_id: int) -> PullRequest:
@@ -185,6 +193,15 @@ def start(pull_request_id: int, scenario_id: int) -> Response:
         session.rollback()
         flash(f"Not started: {exc}.", "error")
         return redirect(url_for(".for_pull", pull_request_id=pull_request_id))
+    environment = sleep.touch(session, pull, _clock())
+    if environment is not None and sleep.wake(
+        session, environment, why="scenario run started", clock=_clock(),
+        actor=current_user.username,
+    ):  # fmt: skip
+        flash(
+            f"#{pull.number} was asleep: it is waking up, and its app is back in a few minutes.",
+            "info",
+        )
     session.commit()
     return redirect(url_for(".step", run_id=run.id, number=1))
 
@@ -201,8 +218,10 @@ def step(run_id: int, number: int) -> Response | str:
     run, pull = _run(run_id)
     if not 1 <= number <= len(run.steps):
         abort(404)
+    session = get_session()
+    sleep.touch(session, pull, _clock())
+    session.commit()
     if request.method == "POST":
-        session = get_session()
         try:
             scenarios.record_step(
                 session, run, pull, number - 1, status=request.form.get("status", ""),

@@ -1,0 +1,259 @@
+"""What the pool's money-saving policies mean for one PR now: sleep, pin, expiry, waits, cost.
+
+The PR page, the visit link and the API all say the same things about a PR, so they read them
+here: why and since when its environment sleeps, who pinned it, when it expires, why its last
+stay ended, whether it waits for office hours, and what its running time has cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pullre import office_hours
+from pullre.cost import Cost
+from pullre.models import (
+    Environment,
+    EnvironmentStatus,
+    Event,
+    PullRequest,
+    Repository,
+    RunningSpan,
+    SleepReason,
+)
+from pullre.sleep import last_touched
+
+#: Statuses whose stay expires when untouched: it holds a server (sleeping ones too).
+EXPIRING = frozenset(
+    {
+        EnvironmentStatus.PROVISIONING,
+        EnvironmentStatus.DEPLOYING,
+        EnvironmentStatus.READY,
+        EnvironmentStatus.FAILED,
+        EnvironmentStatus.SLEEPING,
+    }
+)
+REASON_TEXT = {
+    SleepReason.IDLE: "idle",
+    SleepReason.OFFICE_HOURS: "outside office hours",
+    SleepReason.BY_HAND: "put to sleep by hand",
+}
+_HOUR = Decimal(3600)
+_CENT = Decimal("0.01")
+_SMALL = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Sleeping:
+    since: datetime
+    reason: SleepReason
+    #: Who put it to sleep by hand, when it was a person.
+    by: str | None = None
+    #: When office hours open again, for one that was ready when they closed (it wakes then).
+    wakes_at: str | None = None
+
+    @property
+    def why(self) -> str:
+        by = f" by {self.by}" if self.by else ""
+        return f"{REASON_TEXT[self.reason]}{by}"
+
+
+@dataclass(frozen=True)
+class Pin:
+    by: str
+    reason: str
+    at: datetime
+
+
+def sleeping(
+    session: Session, environment: Environment | None, repository: Repository, now: datetime
+) -> Sleeping | None:
+    if environment is None or environment.status is not EnvironmentStatus.SLEEPING:
+        return None
+    reason = environment.sleep_reason or SleepReason.IDLE
+    by = None
+    if reason is SleepReason.BY_HAND:
+        event = session.scalar(
+            select(Event)
+            .where(Event.pull_request_id == environment.pull_request_id, Event.kind == "sleeping")
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
+        actor = event.details.get("actor") if event is not None else None
+        by = actor if isinstance(actor, str) else None
+    wakes_at = None
+    schedule = repository.schedule
+    if reason is SleepReason.OFFICE_HOURS and environment.ready_before_sleep and schedule:
+        opens = office_hours.next_change(schedule, now)
+        if opens is not None and not office_hours.is_open(schedule, now):
+            wakes_at = office_hours.format_in_zone(schedule, opens)
+    return Sleeping(
+        since=environment.slept_at or last_touched(environment),
+        reason=reason,
+        by=by,
+        wakes_at=wakes_at,
+    )
+
+
+def pin(pull: PullRequest) -> Pin | None:
+    if pull.pinned_at is None:
+        return None
+    return Pin(by=pull.pinned_by or "", reason=pull.pinned_reason or "", at=pull.pinned_at)
+
+
+def expires_at(
+    pull: PullRequest, environment: Environment | None, ttl: timedelta | None
+) -> datetime | None:
+    """When the stay is released unless someone opens it, pushes or pins it; None: never."""
+    if ttl is None or pull.pinned_at is not None:
+        return None
+    if environment is None or environment.status not in EXPIRING:
+        return None
+    return last_touched(environment) + ttl
+
+
+def ttl_of(hours: int) -> timedelta | None:
+    """``[pool] ttl_hours`` as a span; 0 turns expiry off."""
+    return timedelta(hours=hours) if hours > 0 else None
+
+
+def office_hours_wait(
+    repository: Repository, environment: Environment | None, now: datetime
+) -> str | None:
+    """For a queued PR of a repository outside its office hours: when it may get a server.
+
+    The pass assigns no server while the repository's office hours are closed, so the PR's
+    place in the queue alone would not explain the wait.
+    """
+    schedule = repository.schedule
+    if schedule is None or environment is None:
+        return None
+    if environment.status is not EnvironmentStatus.QUEUED or office_hours.is_open(schedule, now):
+        return None
+    opens = office_hours.next_change(schedule, now)
+    return office_hours.format_in_zone(schedule, opens) if opens is not None else "never"
+
+
+def last_release_reason(session: Session, pull: PullRequest) -> tuple[str, datetime | None] | None:
+    """Why pullre ended the PR's latest finished stay (expired, reclaimed), if pullre did."""
+    latest = session.scalar(
+        select(Environment)
+        .where(
+            Environment.pull_request_id == pull.id,
+            Environment.status == EnvironmentStatus.RELEASED,
+        )
+        .order_by(Environment.id.desc())
+        .limit(1)
+    )
+    if latest is None or not latest.release_reason:
+        return None
+    return latest.release_reason, latest.released_at
+
+
+@dataclass(frozen=True)
+class Costs:
+    by_environment: dict[int, Cost]
+    by_pull: dict[int, Cost]
+
+
+def costs(session: Session, pull_ids: Collection[int], *, now: datetime) -> Costs:
+    """Running cost up to ``now`` per stay and per PR (all its stays), in one query.
+
+    A run still going on counts up to now and is also given as ``running_since``. Spans are
+    priced as :func:`pullre.cost.environment_costs` prices them (their own copied-in price).
+    """
+    by_environment: dict[int, Cost] = {}
+    by_pull: dict[int, Cost] = {}
+    if not pull_ids:
+        return Costs(by_environment, by_pull)
+    rows = session.execute(
+        select(RunningSpan, Environment.pull_request_id)
+        .join(Environment, Environment.id == RunningSpan.environment_id)
+        .where(Environment.pull_request_id.in_(list(pull_ids)))
+    )
+    for span, pull_id in rows:
+        assert span.environment_id is not None
+        stretch = _priced(span, span.ended_at or now)
+        if span.ended_at is None:
+            stretch += Cost(running_since=span.started_at)
+        by_environment[span.environment_id] = (
+            by_environment.get(span.environment_id, Cost()) + stretch
+        )
+        by_pull[pull_id] = by_pull.get(pull_id, Cost()) + stretch
+    return Costs(by_environment, by_pull)
+
+
+def _priced(span: RunningSpan, end: datetime) -> Cost:
+    hours = Decimal((end - span.started_at).total_seconds()) / _HOUR
+    if hours <= 0:
+        return Cost()
+    if span.hourly_price is None:
+        return Cost(hours=hours, unpriced_hours=hours)
+    return Cost(hours=hours, amount=hours * span.hourly_price)
+
+
+def money(amount: Decimal) -> str:
+    """Cents, unless a real amount would show as 0.00 (cheap instances, short runs)."""
+    if Decimal(0) < amount < _CENT:
+        return str(amount.quantize(_SMALL, rounding=ROUND_HALF_UP))
+    return str(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def hours(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} h"
+
+
+def cost_json(cost: Cost, currency: str) -> dict[str, object]:
+    """Hours as numbers (to the hundredth); the amount as a decimal string, exact to 1/10000."""
+    return {
+        "hours": float(cost.hours.quantize(_CENT, rounding=ROUND_HALF_UP)),
+        "amount": str(cost.amount.quantize(_SMALL, rounding=ROUND_HALF_UP)),
+        "unpriced_hours": float(cost.unpriced_hours.quantize(_CENT, rounding=ROUND_HALF_UP)),
+        "currency": currency,
+        "running_since": cost.running_since.isoformat() if cost.running_since else None,
+    }
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """Everything above for one PR, as its page shows it."""
+
+    sleeping: Sleeping | None
+    pin: Pin | None
+    expires_at: datetime | None
+    #: When a queued PR may get a server, if its repository's office hours are closed.
+    waits_for_office_hours: str | None
+    #: (reason, when) the latest stay ended, when pullre ended it.
+    last_release: tuple[str, datetime | None] | None
+    #: This stay's cost; None without an environment.
+    stay_cost: Cost | None
+    total_cost: Cost
+    currency: str
+
+
+def policy_view(
+    session: Session,
+    pull: PullRequest,
+    environment: Environment | None,
+    *,
+    ttl: timedelta | None,
+    currency: str,
+    now: datetime,
+) -> PolicyView:
+    repository = pull.repository
+    found = costs(session, [pull.id], now=now)
+    return PolicyView(
+        sleeping=sleeping(session, environment, repository, now),
+        pin=pin(pull),
+        expires_at=expires_at(pull, environment, ttl),
+        waits_for_office_hours=office_hours_wait(repository, environment, now),
+        last_release=last_release_reason(session, pull),
+        stay_cost=found.by_environment.get(environment.id, Cost()) if environment else None,
+        total_cost=found.by_pull.get(pull.id, Cost()),
+        currency=currency,
+    )
