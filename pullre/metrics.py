@@ -3,7 +3,7 @@
 Written by hand rather than with ``prometheus_client``: the reconciler runs as separate
 processes (cron, ``--loop``), so there is no in-process state to instrument and every number
 is read from the database on each scrape. What the library would add is a registry and
-collector classes around six aggregate queries; what this module needs of the format is HELP,
+collector classes around a few aggregate queries; what this module needs of the format is HELP,
 TYPE, samples and label escaping, a few dozen lines, without a new runtime dependency.
 
 Counters that sum ``PassRun`` rows stay monotonic across pruning because ``pass_history``
@@ -13,6 +13,12 @@ Deploy outcomes: a deploy counts as ``ok`` when its ``health`` step reports ok (
 makes the environment ready) and as ``failed`` when any of its steps reports failed (the agent
 stops at the first failure). ``smoke`` is not yet run by the agent; when it is, a smoke failure
 after a healthy start will count once under each result.
+
+Month-to-date cost counts running time up to the scrape, the open run included (unlike the PR
+comment, which must not change every pass); it starts again at 0 on the first of each month (UTC),
+so it is a gauge. Every repository is exposed, at 0 too; running time no PR asked for is
+``repository="(no PR)"``. Hours run on servers with no known price count in the hours, not in
+the cost.
 """
 
 from __future__ import annotations
@@ -20,18 +26,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from pullre.cost import Cost, monthly_by_repository
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     DeployStep,
     Environment,
     EnvironmentStatus,
     PassRun,
+    PullRequest,
+    Repository,
     Server,
     StepStatus,
+    utcnow,
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -83,17 +94,21 @@ def _counter(name: str, help: str, value: float) -> Metric:
     return Metric(name, "counter", help, [({}, value)])
 
 
-def collect(session: Session) -> list[Metric]:
-    """Every metric, from six aggregate queries whatever the size of the pool or history."""
+def collect(session: Session, *, currency: str = "", now: datetime | None = None) -> list[Metric]:
+    """Every metric, from a few aggregate queries whatever the size of the pool or history.
+
+    ``currency`` is ``[cost] currency``, the unit of the cost metric; ``now`` ends the month.
+    """
     metrics = _server_metrics(session)
     metrics += _environment_metrics(session)
     metrics += _pass_metrics(session)
     metrics.append(_deploy_metric(session))
+    metrics += _cost_metrics(session, currency, now or utcnow())
     return metrics
 
 
-def exposition(session: Session) -> str:
-    return render(collect(session))
+def exposition(session: Session, *, currency: str = "", now: datetime | None = None) -> str:
+    return render(collect(session, currency=currency, now=now))
 
 
 def _server_metrics(session: Session) -> list[Metric]:
@@ -144,11 +159,25 @@ def _environment_metrics(session: Session) -> list[Metric]:
         for status in EnvironmentStatus
         if status in ACTIVE_ENVIRONMENT_STATUSES
     ]
+    pinned = session.scalar(
+        select(func.count())
+        .select_from(Environment)
+        .join(PullRequest, PullRequest.id == Environment.pull_request_id)
+        .where(
+            Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+            PullRequest.pinned_at.is_not(None),
+        )
+    )
     return [
         _gauge(
             "pullre_queue_length",
             "PRs waiting for a free server.",
             counts.get(EnvironmentStatus.QUEUED, 0),
+        ),
+        _gauge(
+            "pullre_pinned_environments",
+            "Active environments of pinned PRs (exempt from sleep, expiry and reclaim).",
+            pinned or 0,
         ),
         Metric(
             "pullre_environments",
@@ -231,3 +260,31 @@ def _deploy_metric(session: Session) -> Metric:
         "Deploys agents finished: ok when the health step passed, failed when any step failed.",
         [({"result": "ok"}, float(ok_count)), ({"result": "failed"}, float(failed_count))],
     )
+
+
+def _cost_metrics(session: Session, currency: str, now: datetime) -> list[Metric]:
+    costs: dict[str, Cost] = {
+        f"{owner}/{name}": Cost()
+        for owner, name in session.execute(select(Repository.owner, Repository.name))
+    }
+    for row in monthly_by_repository(session, months=1, now=now):
+        costs[row.repository] = row.cost
+    ordered = sorted(costs.items())
+    return [
+        Metric(
+            "pullre_cost_month_to_date",
+            "gauge",
+            "What servers cost this calendar month (UTC) so far, by repository; "
+            "priced running time only.",
+            [
+                ({"repository": repository, "currency": currency}, float(cost.amount))
+                for repository, cost in ordered
+            ],
+        ),
+        Metric(
+            "pullre_running_hours_month_to_date",
+            "gauge",
+            "Hours servers ran this calendar month (UTC) so far, by repository, priced or not.",
+            [({"repository": repository}, float(cost.hours)) for repository, cost in ordered],
+        ),
+    ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre.metrics import Metric, escape_label_value, render
+from pullre.cost import month_start
+from pullre.metrics import Metric, escape_label_value, exposition, render
 from pullre.models import (
     DeployStep,
     Environment,
@@ -20,6 +22,7 @@ from pullre.models import (
     PassRun,
     PullRequest,
     Repository,
+    RunningSpan,
     Server,
     StepStatus,
     utcnow,
@@ -242,7 +245,9 @@ def test_an_empty_database_has_no_invented_pass_figures(metrics_client: FlaskCli
     assert value(samples, "pullre_pool_servers") == 0
     assert value(samples, "pullre_environments", status="queued") == 0
     assert value(samples, "pullre_deploys_total", result="failed") == 0
-    assert len(types) == 12  # the three above are declared only with a sample
+    assert len(types) == 15  # the three above are declared only with a sample
+    assert value(samples, "pullre_pinned_environments") == 0
+    assert not [n for n, _ in samples if n.endswith("_month_to_date")], "no repository yet"
 
 
 def test_label_values_are_escaped_and_parse_back() -> None:
@@ -297,3 +302,115 @@ def test_metrics_after_a_real_pass(world: World, world_client: FlaskClient) -> N
     samples, _ = scrape(world_client)
     assert value(samples, "pullre_passes_total") == 2
     assert value(samples, "pullre_github_not_modified_total") >= 1
+
+
+NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+
+
+def _at(day: int, hour: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+def _seed_policies(session: Session) -> None:
+    """Two repositories, a pinned PR, a sleeping one, and running spans around this month."""
+    shop, web = Repository(owner="acme", name="shop"), Repository(owner="acme", name="web")
+    session.add_all([shop, web])
+    server = Server(instance_id="i-00000000000000001")
+    session.add(server)
+    session.flush()
+    rows: list[tuple[Repository, EnvironmentStatus, bool]] = [
+        (shop, EnvironmentStatus.READY, True),  # pinned, active: counted
+        (shop, EnvironmentStatus.SLEEPING, False),
+        (shop, EnvironmentStatus.RELEASED, True),  # pinned, but its stay is over
+        (web, EnvironmentStatus.SLEEPING, False),
+    ]
+    environments = []
+    for number, (repo, status, pinned) in enumerate(rows, start=1):
+        pull = PullRequest(
+            repository_id=repo.id, number=number, pinned_by="alice" if pinned else None,
+            pinned_reason="demo" if pinned else None, pinned_at=NOW if pinned else None,
+        )  # fmt: skip
+        session.add(pull)
+        session.flush()
+        environment = Environment(pull_request_id=pull.id, status=status)
+        session.add(environment)
+        session.flush()
+        environments.append(environment.id)
+    ready, sleeping, released, _ = environments
+    spans = [
+        (ready, _at(31, 22, month=10), _at(1, 2), "0.50"),  # 2 h of it in November: 1.00
+        (sleeping, _at(10), None, "0.25"),  # still running: 132 h up to NOW, 33.00
+        (released, _at(2), _at(2, 3), None),  # 3 h at no known price
+        (None, _at(3), _at(3, 1), "1.00"),  # an orphan: nobody's PR
+        (ready, _at(1, month=9), _at(2, month=9), "9.00"),  # another month
+    ]
+    session.add_all(
+        RunningSpan(
+            server_id=server.id,
+            environment_id=environment_id,
+            started_at=start,
+            ended_at=end,
+            hourly_price=Decimal(price) if price else None,
+        )
+        for environment_id, start, end, price in spans
+    )
+    session.commit()
+
+
+def test_policy_and_cost_metrics_match_a_seeded_database(session: Session) -> None:
+    _seed_policies(session)
+
+    samples, types = parse(exposition(session, currency="EUR", now=NOW))
+
+    assert value(samples, "pullre_pinned_environments") == 1
+    assert value(samples, "pullre_environments", status="sleeping") == 2
+    cost = {
+        dict(labels)["repository"]: (dict(labels)["currency"], v)
+        for (name, labels), v in samples.items()
+        if name == "pullre_cost_month_to_date"
+    }
+    assert cost == {"acme/shop": ("EUR", 34.0), "acme/web": ("EUR", 0.0), "(no PR)": ("EUR", 1.0)}
+    hours = {
+        dict(labels)["repository"]: v
+        for (name, labels), v in samples.items()
+        if name == "pullre_running_hours_month_to_date"
+    }
+    assert hours == {"acme/shop": 137.0, "acme/web": 0.0, "(no PR)": 1.0}
+    assert types["pullre_cost_month_to_date"] == "gauge", "it starts again at 0 each month"
+
+
+def test_the_scrape_prices_in_the_configured_currency(
+    db_url: str, tmp_path: Path, session_factory: sessionmaker[Session], session: Session
+) -> None:
+    settings = make_settings(
+        db_url, tmp_path, PULLRE_CONTROLLER_METRICS_TOKEN=TOKEN, PULLRE_COST_CURRENCY="CHF"
+    )
+    client = create_app(settings, session_factory=session_factory).test_client()
+    repo = Repository(owner="acme", name="shop")
+    server = Server(instance_id="i-00000000000000002")
+    session.add_all([repo, server])
+    session.flush()
+    pull = PullRequest(repository_id=repo.id, number=1)
+    session.add(pull)
+    session.flush()
+    environment = Environment(pull_request_id=pull.id, status=EnvironmentStatus.READY)
+    session.add(environment)
+    session.flush()
+    start = month_start(utcnow())
+    session.add(
+        RunningSpan(
+            server_id=server.id,
+            environment_id=environment.id,
+            started_at=start,
+            ended_at=start + timedelta(minutes=6),
+            hourly_price=Decimal("2.00"),
+        )
+    )
+    session.commit()
+
+    samples, _ = scrape(client)
+
+    assert value(samples, "pullre_cost_month_to_date", repository="acme/shop", currency="CHF") == (
+        0.2
+    )
+    assert value(samples, "pullre_running_hours_month_to_date", repository="acme/shop") == 0.1

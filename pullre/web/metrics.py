@@ -37,7 +37,8 @@ def scrape() -> Response:
         given.strip().encode(), expected.encode()
     ):
         return _refusal(401, "a valid metrics bearer token is required")
-    response = Response(metrics.exposition(get_session()), status=200)
+    exposition = metrics.exposition(get_session(), currency=settings.cost.currency)
+    response = Response(exposition, status=200)
     response.headers["Content-Type"] = metrics.CONTENT_TYPE
     response.headers["Cache-Control"] = "no-store"
     return response
