@@ -127,6 +127,8 @@ def register_server(
         server = Server(instance_id=instance_id)
     server.name, server.staging_url, server.in_pool = name, staging_url, True
     server.last_error = None
+    # Office hours are for machines outside the pool; in it, the server follows its PRs.
+    server.schedule_id, server.schedule_state = None, None
     token = _new_token(server)
     session.add(server)
     try:

@@ -26,7 +26,9 @@ from pullre.web import (
     pulls,
     repositories,
     scenarios,
+    schedules,
     security_headers,
+    server_settings,
     servers,
     tokens,
     users,
@@ -76,9 +78,11 @@ def create_app(
         scenarios,
         events,
         repositories,
+        schedules,
         github_users,
         users,
         servers,
+        server_settings,
         tokens,
     ):
         app.register_blueprint(module.blueprint)

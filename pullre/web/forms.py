@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    Field,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TimeField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from pullre import office_hours, server_settings
 from pullre.accounts import MIN_PASSWORD_LENGTH
 from pullre.identifiers import GITHUB_LOGIN, SCHEMA_NAME, split_full_name
-from pullre.models import Role
+from pullre.models import Role, Schedule
+from pullre.servers import check_instance_id
 
 
 def _strip(value: Any) -> Any:
@@ -24,6 +43,33 @@ def blank_to_none(value: str | None) -> str | None:
 
 
 _SCHEMA_MESSAGE = "letters, digits and underscores only, at most 64"
+
+
+def _optional_id(value: Any) -> int | None:
+    """A select's value: "" (and None) is "none chosen", anything else an id."""
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+def schedule_choices(schedules: list[Schedule], none_label: str) -> list[SelectChoice]:
+    """Options of a schedule select: "none" first, then each by name with its hours."""
+    return [SelectChoice("", none_label)] + [
+        SelectChoice(str(s.id), f"{s.name}: {office_hours.describe(s)}") for s in schedules
+    ]
+
+
+def _schedule_field(description: str) -> SelectField:
+    return SelectField(
+        "Office hours", coerce=_optional_id, choices=[], default=None, description=description
+    )
+
+
+def _check_price(form: FlaskForm, field: Field) -> None:
+    try:
+        field.data = server_settings.check_hourly_price(field.data or "")
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -52,6 +98,11 @@ class RepositoryForm(FlaskForm):  # type: ignore[misc]
         description="Only PRs carrying this label get an environment. Blank: every PR.",
     )
     enabled = BooleanField("Enabled", default=True)
+    schedule_id = _schedule_field(
+        "Outside these hours every environment of this repository sleeps (instance stopped, "
+        "server and data kept) and its queued PRs wait; at opening time the ones that were "
+        "ready are woken. None: always on."
+    )
 
     def validate_full_name(self, field: StringField) -> None:
         try:
@@ -86,3 +137,83 @@ class UserForm(FlaskForm):  # type: ignore[misc]
         description=f"At least {MIN_PASSWORD_LENGTH} characters. When editing, blank keeps "
         "the current one.",
     )
+
+
+class ScheduleForm(FlaskForm):  # type: ignore[misc]
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)], filters=[_strip])
+    time_zone = StringField(
+        "Time zone",
+        validators=[DataRequired()],
+        filters=[_strip],
+        default="UTC",
+        description="An IANA name such as Europe/Berlin or America/New_York: times are "
+        "wall-clock there, so 09:00 stays 09:00 across daylight-saving changes.",
+        render_kw={"list": "time-zones", "autocomplete": "off"},
+    )
+    days = SelectMultipleField(
+        "Days",
+        coerce=int,
+        choices=[SelectChoice(str(day), name) for day, name in office_hours.DAY_NAMES.items()],
+        default=[1, 2, 3, 4, 5],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        description="The days on which the hours open.",
+    )
+    # InputRequired, not DataRequired: a mistyped time then says so instead of "required".
+    opens_at = TimeField("Opens at", validators=[InputRequired()], default=time(9, 0))
+    closes_at = TimeField(
+        "Closes at",
+        validators=[InputRequired()],
+        default=time(18, 0),
+        description="At or before the opening time: the hours run past midnight and close the "
+        "next day (Fri 22:00 to 06:00 closes on Saturday morning).",
+    )
+
+    def validate_time_zone(self, field: StringField) -> None:
+        error = office_hours.time_zone_error(field.data or "")
+        if error is not None:
+            raise ValidationError(error)
+
+    def validate_days(self, field: SelectMultipleField) -> None:
+        if not field.data:
+            raise ValidationError("Choose at least one day.")
+
+
+# Made before the settings fields so the outside-the-pool form shows it first.
+_instance_id = StringField(
+    "Instance id",
+    validators=[DataRequired()],
+    filters=[_strip],
+    description="An EC2 instance pullre starts and stops by its office hours but never hands "
+    "to a PR.",
+)
+
+
+class ServerSettingsForm(FlaskForm):  # type: ignore[misc]
+    """Name, price and (outside the pool only) office hours of a server already known."""
+
+    name = StringField(
+        "Name", validators=[Length(max=100)], filters=[_strip], description="Shown in the UI."
+    )
+    hourly_price = StringField(
+        "Hourly price",
+        validators=[_check_price],
+        filters=[_strip],
+        description="Per running hour, in the currency of [cost] currency. Blank: the price "
+        "of its instance type from [cost] instance_prices.",
+    )
+    schedule_id = _schedule_field(
+        "Only for servers outside the pool (always-on test machines): the reconcile pass "
+        "starts them at opening and stops them at closing. Pool servers follow their PRs "
+        "instead (and their repository's office hours), so they take none."
+    )
+
+
+class OutsideServerForm(ServerSettingsForm):
+    instance_id = _instance_id
+
+    def validate_instance_id(self, field: StringField) -> None:
+        try:
+            check_instance_id(field.data or "")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from pullre import events
+from pullre import events, office_hours
 from pullre.identifiers import split_full_name
-from pullre.models import Repository
+from pullre.models import Repository, Schedule
 from pullre.web.auth import require_admin
 from pullre.web.db_session import commit_or_report_duplicate, get_session
-from pullre.web.forms import RepositoryForm, blank_to_none
+from pullre.web.forms import RepositoryForm, blank_to_none, schedule_choices
 
 blueprint = Blueprint("repositories", __name__, url_prefix="/repositories")
 blueprint.before_request(require_admin)
@@ -20,9 +21,19 @@ blueprint.before_request(require_admin)
 @blueprint.get("/")
 def index() -> str:
     repositories = get_session().scalars(
-        select(Repository).order_by(Repository.owner, Repository.name)
+        select(Repository)
+        .options(selectinload(Repository.schedule))
+        .order_by(Repository.owner, Repository.name)
     )
-    return render_template("repositories/index.html", repositories=repositories.all())
+    return render_template(
+        "repositories/index.html", repositories=repositories.all(), describe=office_hours.describe
+    )
+
+
+def _with_schedules(form: RepositoryForm) -> RepositoryForm:
+    schedules = get_session().scalars(select(Schedule).order_by(Schedule.name)).all()
+    form.schedule_id.choices = schedule_choices(list(schedules), "None: always on")
+    return form
 
 
 def _get(repository_id: int) -> Repository:
@@ -47,6 +58,8 @@ def _save(form: RepositoryForm, repository: Repository) -> bool:
     repository.base_schema = blank_to_none(form.base_schema.data)
     repository.required_label = blank_to_none(form.required_label.data)
     repository.enabled = form.enabled.data
+    # schedule_state stays: the pass compares it with the new hours and acts on the difference.
+    repository.schedule_id = form.schedule_id.data
     session.add(repository)
     session.flush()
     events.record(session, "repository.saved", f"{owner}/{name} saved", repository_id=repository.id)
@@ -57,7 +70,7 @@ def _save(form: RepositoryForm, repository: Repository) -> bool:
 
 @blueprint.route("/new", methods=["GET", "POST"])
 def create() -> Response | str:
-    form = RepositoryForm()
+    form = _with_schedules(RepositoryForm())
     if form.validate_on_submit() and _save(form, Repository()):
         flash(f"Repository {form.full_name.data} added.", "success")
         return redirect(url_for(".index"))
@@ -67,7 +80,7 @@ def create() -> Response | str:
 @blueprint.route("/<int:repository_id>/edit", methods=["GET", "POST"])
 def edit(repository_id: int) -> Response | str:
     repository = _get(repository_id)
-    form = RepositoryForm(obj=repository, full_name=repository.full_name)
+    form = _with_schedules(RepositoryForm(obj=repository, full_name=repository.full_name))
     if form.validate_on_submit() and _save(form, repository):
         flash(f"Repository {repository.full_name} saved.", "success")
         return redirect(url_for(".index"))

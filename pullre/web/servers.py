@@ -32,10 +32,11 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, ValidationError
 
-from pullre import servers
+from pullre import office_hours, server_settings, servers
 from pullre.config import Settings
 from pullre.ec2 import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage, make_ec2
-from pullre.models import Server, utcnow
+from pullre.models import Server
+from pullre.web import request_clock
 from pullre.web.auth import require_admin
 from pullre.web.db_session import get_session
 
@@ -60,9 +61,8 @@ def get_ec2() -> Ec2:
     with _ec2_lock:
         ec2 = current_app.extensions.get(_EC2_KEY)
         if ec2 is None:
-            settings: Settings = current_app.extensions["pullre.settings"]
             try:
-                ec2 = make_ec2(settings.aws)
+                ec2 = make_ec2(settings().aws)
             except BotoCoreError as exc:  # e.g. no region configured
                 raise Ec2Error(f"cannot set up the EC2 client: {exc}") from exc
             current_app.extensions[_EC2_KEY] = ec2
@@ -117,20 +117,32 @@ def _page_size() -> int:
     return min(max(size, MIN_PAGE_SIZE), MAX_PAGE_SIZE)
 
 
+def settings() -> Settings:
+    settings: Settings = current_app.extensions["pullre.settings"]
+    return settings
+
+
 @blueprint.get("/")
 def index() -> str:
     session = get_session()
     page, ec2_error = _ec2_listing()
+    cost = settings().cost
     return render_template(
         "servers/index.html",
         rows=servers.server_rows(session),
+        outside=server_settings.outside_servers(session),
+        price=lambda server: server_settings.applied_price(server, cost.instance_prices).describe(
+            cost.currency, server.instance_type
+        ),
+        next_start_or_stop=server_settings.next_start_or_stop,
+        describe_hours=office_hours.describe,
         registered=servers.registered_instance_ids(session),
         page=page,
         ec2_error=ec2_error,
         tag=request.args.get("tag", "").strip(),
         per_page=_page_size(),
         first_page=not request.args.get("page"),
-        now=utcnow(),
+        now=request_clock.now(),
         age=servers.age,
     )
 
@@ -161,9 +173,10 @@ def register() -> Response | str:
     return render_template("form.html", form=form, title="Register a server")
 
 
-def _get(server_id: int) -> Server:
+def get_server(server_id: int, *, in_pool: bool = True) -> Server:
+    """A known server; pool actions (token, remove) also want it in the pool."""
     server = get_session().get(Server, server_id)
-    if server is None or not server.in_pool:
+    if server is None or (in_pool and not server.in_pool):
         abort(404)
     return server
 
@@ -171,7 +184,7 @@ def _get(server_id: int) -> Server:
 @blueprint.post("/<int:server_id>/token")
 def token(server_id: int) -> Response:
     session = get_session()
-    server = _get(server_id)
+    server = get_server(server_id)
     new_token = servers.rotate_token(session, server)
     session.commit()
     return _token_page(server, new_token, f"New agent token for {server.instance_id}")
@@ -180,7 +193,7 @@ def token(server_id: int) -> Response:
 @blueprint.post("/<int:server_id>/remove")
 def remove(server_id: int) -> Response:
     session = get_session()
-    server = _get(server_id)
+    server = get_server(server_id)
     try:
         servers.remove_server(session, server)
     except servers.ServerError as exc:
@@ -203,14 +216,18 @@ def stop(server_id: int) -> Response:
 
 def _change(server_id: int, action: servers.Action) -> Response:
     session = get_session()
-    server = _get(server_id)
+    server = get_server(server_id, in_pool=False)
     try:
         state = action(session, get_ec2(), server)
     except (servers.ServerError, Ec2Error) as exc:
         flash(str(exc), "error")
     else:
         note = ""
-        if action is servers.start_server and servers.holder(session, server) is None:
+        if (
+            action is servers.start_server
+            and server.in_pool
+            and servers.holder(session, server) is None
+        ):
             note = " No PR holds it, so the next reconcile pass stops it again."
         flash(f"{server.instance_id} is {state}.{note}", "success")
     # Also on failure: the error event and the server's last error are worth keeping.
