@@ -544,6 +544,7 @@ def test_standin_auto_inactive_retires_only_non_transient_deployments(
         ("failed", False, "old", "failure"),
         ("failed", True, "old", "in_progress"),
         ("releasing", False, "head", "inactive"),
+        ("sleeping", False, "head", "inactive"),  # serves nothing while its data is kept
     ],
 )
 def test_deployment_state_is_the_head_shas(
