@@ -62,6 +62,8 @@ class CostChart:
     measure: str
     top: str
     summary: str
+    #: Said under a money chart when some running time had no price (so is not drawn).
+    unpriced: str = ""
 
     @property
     def empty(self) -> bool:
@@ -116,6 +118,7 @@ def cost_chart(monthly: Sequence[MonthlyCost], now: datetime, currency: str) -> 
                 )
             )
     top_text = f"{money(top)} {currency}" if measure == "amount" else hours(top)
+    unpriced = sum((total.unpriced_hours for total in totals), Decimal(0))
     return CostChart(
         width=len(starts) * SLOT,
         height=PLOT_HEIGHT + LABEL_HEIGHT,
@@ -144,5 +147,10 @@ def cost_chart(monthly: Sequence[MonthlyCost], now: datetime, currency: str) -> 
         summary=(
             f"Cost per repository per month over the last {MONTHS} months; "
             f"the most in one month was {top_text}."
+        ),
+        unpriced=(
+            f"{hours(unpriced)} ran on servers without a price: in the table, not drawn."
+            if measure == "amount" and unpriced
+            else ""
         ),
     )
