@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pullre import accounts, events, servers
+from pullre import accounts, cli_server_settings, events, servers
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2 import Ec2Error, make_ec2
 from pullre.identifiers import GITHUB_LOGIN, is_schema_name, split_full_name
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "token", server_token, "replace a server's agent token; prints it once", server_commands
     )
     token.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
+    cli_server_settings.add_commands(command, server_commands, commands)
 
     sandbox = commands.add_parser(
         "sandbox", help="drive a running `python app.py --sandbox` (its GitHub stand-in)"
@@ -293,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with make_session_factory(engine)() as session:
             args.func(session, args)
             session.commit()
-    except CommandError as exc:
+    except (CommandError, servers.ServerError) as exc:
         print(f"pullre: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     finally:

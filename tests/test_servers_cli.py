@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,14 @@ from sqlalchemy import select
 from pullre import servers
 from pullre.cli import main as cli
 from pullre.db import make_engine, make_session_factory
-from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
+from pullre.models import (
+    Environment,
+    EnvironmentStatus,
+    PullRequest,
+    Repository,
+    Schedule,
+    Server,
+)
 from tests.ec2_fixtures import REGION, Ec2Sandbox
 
 INSTANCE = "i-0123456789abcdef0"
@@ -152,3 +161,79 @@ def test_check_asks_ec2_whether_the_instance_exists(
     assert code == 0
     assert f"added {real}" in out
     assert [row[0] for row in pool(config)] == [real]
+
+
+def _add_schedule(config: Path) -> None:
+    engine = make_engine(f"sqlite:///{config.parent / 'cli.db'}")
+    with make_session_factory(engine)() as session:
+        session.add(
+            Schedule(
+                name="office",
+                time_zone="Europe/Berlin",
+                days=[1, 2, 3, 4, 5],
+                opens_at=time(9),
+                closes_at=time(18),
+            )
+        )
+        session.commit()
+    engine.dispose()
+
+
+def _server(config: Path, instance_id: str) -> tuple[bool, Decimal | None, str | None]:
+    engine = make_engine(f"sqlite:///{config.parent / 'cli.db'}")
+    with make_session_factory(engine)() as session:
+        server = session.scalars(select(Server).where(Server.instance_id == instance_id)).one()
+        found = (server.in_pool, server.hourly_price, server.schedule and server.schedule.name)
+    engine.dispose()
+    return found
+
+
+def test_outside_servers_prices_and_office_hours(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_schedule(config)
+    lab = "i-0aaaaaaaaaaaaaaa1"
+    code, out, _ = run(
+        config, capsys, "outside", lab, "--name", "lab", "--price", "0.1", "--schedule", "office"
+    )
+    assert code == 0
+    assert out.startswith(
+        f"added {lab} outside the pool: price 0.10 USD/h (own price), office hours office: "
+        "Mon\N{EN DASH}Fri 09:00\N{EN DASH}18:00 (Europe/Berlin); "
+    )
+    assert re.search(
+        r"; (starts|stops) \w{3} \d{4}-\d\d-\d\d \d\d:\d\d CES?T \(Europe/Berlin\)$", out
+    )
+    assert _server(config, lab) == (False, Decimal("0.1"), "office")
+
+    code, out, _ = run(config, capsys, "set", lab, "--type-price", "--no-schedule")
+    assert (code, out) == (0, f"saved {lab}: price no price, office hours none\n")
+    assert _server(config, lab) == (False, None, None)
+
+    run(config, capsys, "add", INSTANCE, "--url", "https://s1.example")
+    code, out, _ = run(config, capsys, "set", INSTANCE, "--price", "0.0416")
+    assert (code, out) == (
+        0,
+        f"saved {INSTANCE}: price 0.0416 USD/h (own price), office hours none\n",
+    )
+    code, _, err = run(config, capsys, "set", INSTANCE, "--schedule", "office")
+    assert code == 1
+    assert err == (
+        f"pullre: {INSTANCE}: pool servers follow their PRs (and their repository's office "
+        "hours), not a schedule of their own\n"
+    )
+    code, _, err = run(config, capsys, "set", lab, "--schedule", "nights")
+    assert (code, err) == (1, "pullre: no schedule named 'nights' (known: office)\n")
+    code, _, err = run(config, capsys, "outside", INSTANCE)
+    assert (code, err) == (1, f"pullre: {INSTANCE} is in the pool\n")
+    code, _, err = run(config, capsys, "set", "i-0bbbbbbbbbbbbbbb2")
+    assert (code, err) == (1, "pullre: pullre does not know i-0bbbbbbbbbbbbbbb2\n")
+    with pytest.raises(SystemExit):
+        run(config, capsys, "set", lab, "--price", "-1")
+    assert "at least 0" in capsys.readouterr().err
+
+    capsys.readouterr()
+    assert cli(["--config", str(config), "schedule", "list"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("office\tMon\N{EN DASH}Fri 09:00\N{EN DASH}18:00 (Europe/Berlin)\t")
+    assert "(Europe/Berlin)\n" in line
