@@ -55,3 +55,58 @@ def test_admin_logs_in_and_adds_a_repository(live_server: LiveServer, page: Page
 
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(live_server.url + "/login")
+
+
+def test_admin_creates_office_hours_and_gives_them_to_a_repository(
+    live_server: LiveServer, page: Page
+) -> None:
+    with live_server.session_factory() as session:
+        accounts.create_user(session, "ada", PASSWORD, Role.ADMIN)
+        session.add(Repository(owner="acme", name="shop"))
+        session.commit()
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_role("link", name="Office hours").click()
+    expect(page.get_by_text("No office hours yet.")).to_be_visible()
+    page.get_by_role("link", name="Add office hours").click()
+    page.get_by_label("Name").fill("berlin office")
+    page.get_by_label("Time zone").fill("Europe/Berln")
+    page.get_by_label("Sat").check()
+    page.get_by_label("Opens at").fill("08:30")
+    page.get_by_label("Closes at").fill("17:00")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Unknown time zone 'Europe/Berln'")).to_be_visible()
+    screenshot(page, "schedule-form")
+
+    page.get_by_label("Time zone").fill("Europe/Berlin")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Office hours berlin office added.")
+    row = page.get_by_role("row").filter(has_text="berlin office")
+    expect(row).to_contain_text("Mon\N{EN DASH}Sat 08:30\N{EN DASH}17:00 (Europe/Berlin)")
+    expect(row).to_contain_text("(Europe/Berlin)")
+    expect(row).to_contain_text("nothing yet")
+    screenshot(page, "schedules")
+
+    page.get_by_role("link", name="Repositories").click()
+    page.get_by_role("link", name="acme/shop").click()
+    page.get_by_label("Office hours").select_option(
+        label=("berlin office: Mon\N{EN DASH}Sat 08:30\N{EN DASH}17:00 (Europe/Berlin)")
+    )
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Repository acme/shop saved.")
+    expect(page.get_by_role("row").filter(has_text="acme/shop")).to_contain_text(
+        "berlin office: Mon\N{EN DASH}Sat 08:30\N{EN DASH}17:00 (Europe/Berlin)"
+    )
+    screenshot(page, "repositories-office-hours")
+
+    page.get_by_role("navigation").get_by_role("link", name="Office hours").click()
+    expect(page.get_by_role("row").filter(has_text="berlin office")).to_contain_text(
+        "repository acme/shop"
+    )
+    with live_server.session_factory() as session:
+        repo = session.scalars(select(Repository)).one()
+        assert repo.schedule is not None
+        assert (repo.schedule.name, repo.schedule.days) == ("berlin office", [1, 2, 3, 4, 5, 6])
