@@ -14,8 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import server_settings, servers
+from pullre import migrate, office_hours, server_settings, servers
 from pullre.config import Settings
+from pullre.db import make_engine, make_session_factory
 from pullre.models import Event, Repository, Role, Schedule, Server
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
@@ -440,3 +441,46 @@ def test_outside_servers_start_and_stop_by_hand(
     assert f"{instance_id} is pending." in page
     # Pool-only actions stay refused for it.
     assert client.post(f"/servers/{server.id}/token", data={"csrf_token": token}).status_code == 404
+
+
+def test_schedules_and_prices_round_trip_on_mysql(mysql_database_url: str) -> None:
+    """TIME comes back from MySQL as a time (not PyMySQL's timedelta), days as a list, prices
+    exactly, and removing a schedule clears it on repositories and servers there too."""
+    migrate.upgrade(mysql_database_url)
+    engine = make_engine(mysql_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            schedule = Schedule(
+                name="nights",
+                time_zone="Europe/Berlin",
+                days=[5],
+                opens_at=time(22),
+                closes_at=time(6),
+            )
+            session.add(schedule)
+            session.flush()
+            session.add(Repository(owner="acme", name="shop", schedule_id=schedule.id))
+            server_settings.add_outside_server(
+                session,
+                "i-0aaaaaaaaaaaaaaa1",
+                hourly_price=Decimal("0.0416"),
+                schedule=schedule,
+            )
+            session.commit()
+        with make_session_factory(engine)() as session:
+            stored = session.scalars(select(Schedule)).one()
+            assert (stored.days, stored.opens_at, stored.closes_at) == ([5], time(22), time(6))
+            # Saturday 2026-03-28 03:00 in Berlin is inside Friday night's window.
+            assert office_hours.is_open(stored, datetime(2026, 3, 28, 2, 0, tzinfo=UTC))
+            server = session.scalars(select(Server)).one()
+            assert server.hourly_price == Decimal("0.0416")
+            assert server_settings.next_start_or_stop(server, FRIDAY_AFTERNOON) == (
+                "starts Fri 2026-03-27 22:00 CET (Europe/Berlin)"
+            )
+            session.delete(stored)
+            session.commit()
+        with make_session_factory(engine)() as session:
+            assert session.scalars(select(Repository.schedule_id)).one() is None
+            assert session.scalars(select(Server.schedule_id)).one() is None
+    finally:
+        engine.dispose()
