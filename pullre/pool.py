@@ -1,14 +1,15 @@
 """Who should have an environment, who waits, and who gives a server back.
 
 Pure decisions over the controller DB; the EC2 side effects live in ``reconcile``. A PR waits in
-FIFO order of ``queued_at`` (oldest first) and is never silently skipped.
+FIFO order of ``queued_at`` (oldest first, pinned PRs ahead of the rest) and is never silently
+skipped: a PR of a repository outside its office hours waits with its place kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from pullre import events
@@ -22,6 +23,7 @@ from pullre.models import (
     Repository,
     Server,
 )
+from pullre.office_hours import CLOSED
 
 #: EC2 states in which a free server may be handed to a PR. A server still ``stopping`` (or
 #: ``pending``) is left alone until a later pass sees it settle.
@@ -89,12 +91,19 @@ def plan(session: Session, include_drafts: bool, clock: Clock) -> None:
 
 
 def queued_environments(session: Session) -> Sequence[Environment]:
+    """The queue in serving order: pinned PRs first (someone said they must be up), then FIFO."""
     return session.scalars(
         select(Environment)
+        .join(Environment.pull_request)
         .where(Environment.status == EnvironmentStatus.QUEUED)
-        .order_by(Environment.queued_at, Environment.id)
-        .options(joinedload(Environment.pull_request))
+        .order_by(PullRequest.pinned_at.is_(None), Environment.queued_at, Environment.id)
+        .options(joinedload(Environment.pull_request).joinedload(PullRequest.repository))
     ).all()
+
+
+def outside_office_hours(environment: Environment) -> bool:
+    """A queued PR of a repository whose office hours are closed waits for them to open."""
+    return environment.pull_request.repository.schedule_state == CLOSED
 
 
 def free_servers(session: Session) -> list[Server]:
@@ -115,6 +124,31 @@ def free_servers(session: Session) -> list[Server]:
             .order_by((Server.observed_state == "running").desc(), Server.id)
         )
     )
+
+
+def servers_soon_free(session: Session) -> int:
+    """Pool servers a queued PR can have now or once a release under way ends.
+
+    Counted before reclaiming a sleeping environment's server, so a pass never takes one from
+    a PR while a server is free, stopping or being given back already.
+    """
+    held = select(Environment.server_id).where(
+        Environment.server_id.is_not(None),
+        Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
+    )
+    unheld = session.scalar(
+        select(func.count(Server.id)).where(
+            Server.in_pool.is_(True),
+            Server.id.not_in(held),
+            Server.observed_state.in_(ASSIGNABLE_STATES | {"pending", "stopping"}),
+        )
+    )
+    releasing = session.scalar(
+        select(func.count(Environment.id))
+        .join(Server, Server.id == Environment.server_id)
+        .where(Environment.status == EnvironmentStatus.RELEASING, Server.in_pool.is_(True))
+    )
+    return (unheld or 0) + (releasing or 0)
 
 
 def held_servers(session: Session) -> dict[int, Environment]:

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pullre import cost, events, pool, provisioning
+from pullre import cost, events, pool, provisioning, server_hours
 from pullre.ec2 import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
 from pullre.models import Environment, EnvironmentStatus, Server
 from pullre.mysql import StagingDatabase
@@ -56,10 +56,14 @@ class PoolOperations:
             self.assign(observed)
             self.start_provisioning(observed)
             self.stop_orphans(observed)
+            server_hours.follow(self, observed)
 
     def observe(self) -> dict[str, InstanceInfo] | None:
+        """One DescribeInstances over the pool and the servers outside it that keep hours."""
         with self.sessions() as session:
-            servers = session.scalars(select(Server).where(Server.in_pool.is_(True))).all()
+            servers = session.scalars(
+                select(Server).where(or_(Server.in_pool.is_(True), Server.schedule_id.is_not(None)))
+            ).all()
             if not servers:
                 return {}
             session.commit()  # hold no transaction while EC2 answers
@@ -78,7 +82,12 @@ class PoolOperations:
                 if info is not None and info.private_ip:
                     server.private_ip = info.private_ip
             cost.record_running(
-                session, servers, seen, pool.held_servers(session), now=now, prices=self.prices
+                session,
+                [server for server in servers if server.in_pool],  # a PR's cost is the pool's
+                seen,
+                pool.held_servers(session),
+                now=now,
+                prices=self.prices,
             )
             session.commit()
             return seen
@@ -135,6 +144,8 @@ class PoolOperations:
         with self.sessions() as session:
             candidates = pool.free_servers(session)
             for environment in pool.queued_environments(session):
+                if pool.outside_office_hours(environment):
+                    continue  # keeps its place; served once its repository's hours open
                 while candidates and self.ec2_usable:
                     server = candidates.pop(0)
                     if self._assign_one(session, environment, server):
@@ -164,16 +175,22 @@ class PoolOperations:
         return True
 
     def start_provisioning(self, observed: dict[str, InstanceInfo]) -> None:
-        """Start servers assigned by a pass that stopped before asking EC2 to start them."""
+        """Start servers assigned by a pass that stopped before asking EC2 to start them.
+
+        Woken environments are among them (provisioning, never started for this wake), taken
+        in queue order so that when capacity runs short the oldest PRs are up first.
+        """
         if not self.ec2_usable:
             return
         now = self.clock()
         with self.sessions() as session:
             for environment in session.scalars(
-                select(Environment).where(
+                select(Environment)
+                .where(
                     Environment.status == EnvironmentStatus.PROVISIONING,
                     Environment.server_id.is_not(None),
                 )
+                .order_by(Environment.queued_at, Environment.id)
             ):
                 server = environment.server
                 assert server is not None
@@ -217,7 +234,7 @@ class PoolOperations:
             self.report.errors.append(str(exc))
             return False
         except Ec2Error as exc:
-            self._ec2_failed(session, exc, environment, server)
+            self.ec2_failed(session, exc, environment, server)
             return True
         environment.start_requested_at = self.clock()
         server.observed_state = state
@@ -240,7 +257,7 @@ class PoolOperations:
         try:
             state = self.ec2.stop(server.instance_id)
         except Ec2Error as exc:
-            self._ec2_failed(session, exc, environment, server)
+            self.ec2_failed(session, exc, environment, server)
             return
         server.observed_state = state
         if pull is None:
@@ -260,7 +277,7 @@ class PoolOperations:
         self.report.stopped.append(server.instance_id)
         self.renew()
 
-    def _ec2_failed(
+    def ec2_failed(
         self, session: Session, exc: Ec2Error, environment: Environment | None, server: Server
     ) -> None:
         session.rollback()

@@ -4,16 +4,21 @@ The pass never trusts that the previous one finished. Every step reads the state
 database and what EC2 reports now, and each PR's change is its own transaction, so a pass killed
 at any point is finished by the next one. Order matters:
 
-Steps 3 to 6 are the EC2 side, in ``pullre.pool_operations``.
+Steps 4 to 7 are the EC2 side, in ``pullre.pool_operations``.
 
 1. sync every enabled repository (a GitHub problem is recorded, the other repositories go on);
 2. plan: queue wanted PRs, mark unwanted environments for release;
-3. observe the pool with one paginated DescribeInstances;
-4. release: stop what is no longer wanted, drop its schema, free its server once stopped;
-5. assign queued PRs to free servers, oldest first, and start them;
-6. stop running pool instances that no environment holds (left by a crash);
-7. clone the schema of every environment that has a server but no schema yet;
-8. report to GitHub what changed (last, and even when EC2 could not be observed: a GitHub
+3. policies (``pullre.pool_policies``): office hours, expiry, idle sleep, reclaiming sleepers'
+   servers for PRs that waited too long — decisions in the database only;
+4. observe the pool (and scheduled servers outside it) with one paginated DescribeInstances;
+5. stop the instances of sleeping environments; release: stop what is no longer wanted, drop
+   its schema, free its server once stopped;
+6. assign queued PRs to free servers, pinned first, then oldest first, and start them (and
+   the stopped servers of woken environments);
+7. stop running pool instances that no environment holds (left by a crash); start and stop
+   servers outside the pool by their office hours;
+8. clone the schema of every environment that has a server but no schema yet;
+9. report to GitHub what changed (last, and even when EC2 could not be observed: a GitHub
    problem never holds back assignment or deploys, and a PR's queue position still shows).
 """
 
@@ -30,7 +35,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import lease, pass_history, pool, provisioning, reporting
+from pullre import lease, pass_history, pool, pool_policies, provisioning, reporting
 from pullre.clock import Clock, system_clock
 from pullre.config import Settings, public_url
 from pullre.ec2 import Ec2
@@ -39,12 +44,20 @@ from pullre.models import Repository
 from pullre.mysql import StagingDatabase
 from pullre.pass_context import PassContext, PassReport
 from pullre.pool_operations import PoolOperations
+from pullre.pool_policies import PoolPolicies
 from pullre.secret_key import resolve_secret_key
 from pullre.sync import sync_repository
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEASE_NAME", "PassReport", "new_holder", "run_configured_pass", "run_pass"]
+__all__ = [
+    "LEASE_NAME",
+    "PassReport",
+    "PoolPolicies",
+    "new_holder",
+    "run_configured_pass",
+    "run_pass",
+]
 
 LEASE_NAME = "reconcile"
 
@@ -70,6 +83,8 @@ def run_configured_pass(
         secret_key=resolve_secret_key(settings),
         public_url=public_url(settings),
         prices=settings.cost.instance_prices,
+        policies=PoolPolicies.from_settings(settings.pool),
+        currency=settings.cost.currency,
     )
 
 
@@ -90,8 +105,14 @@ def run_pass(
     secret_key: str = "",
     public_url: str = "",
     prices: Mapping[str, Decimal] | None = None,
+    policies: PoolPolicies | None = None,
+    currency: str = "",
 ) -> PassReport:
-    """Take the lease and reconcile once; a pass that finds the lease taken does nothing."""
+    """Take the lease and reconcile once; a pass that finds the lease taken does nothing.
+
+    ``policies`` None turns idle sleep, expiry and reclaim off (office hours, which are each
+    repository's own, are followed whatever they say).
+    """
     holder = holder or new_holder()
     handle = lease.try_acquire(engine, LEASE_NAME, holder, lease_ttl, clock)
     if handle is None:
@@ -102,6 +123,7 @@ def run_pass(
     context = PassContext(sessions=sessions, clock=clock, renew=handle.renew)
     work = _Pass(context, github, PoolOperations(context, ec2, staging, prices=prices))
     work.secret_key, work.public_url = secret_key, public_url
+    work.policies, work.currency = policies, currency
     meter = pass_history.Meter(github, ec2, clock)
     try:
         work.run(include_drafts)
@@ -136,6 +158,8 @@ class _Pass:
         self.report = context.report
         self.secret_key = ""
         self.public_url = ""
+        self.policies: PoolPolicies | None = None
+        self.currency = ""
 
     def run(self, include_drafts: bool) -> None:
         self.sync_all()
@@ -143,12 +167,14 @@ class _Pass:
             pool.plan(session, include_drafts, self.clock)
             session.commit()
         self.renew()
+        pool_policies.apply(self.context, self.policies)
         self.pool_ops.run()
         if self.pool_ops.observed_ok:
             self.provision_schemas()
         self.report.errors += reporting.report_changes(
             self.sessions, self.github, public_url=self.public_url, clock=self.clock,
-            renew=self.renew,
+            renew=self.renew, ttl=self.policies.ttl if self.policies else None,
+            currency=self.currency,
         )  # fmt: skip
 
     # -- GitHub -------------------------------------------------------------------------------

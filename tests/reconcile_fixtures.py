@@ -6,9 +6,10 @@ and commits many sessions of its own, as it does in production.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,14 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import migrate
+from pullre.clock import Clock, system_clock
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2 import Ec2
 from pullre.github_pygithub import PyGithubAdapter
 from pullre.github_standin import GitHubStandIn
 from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
+from pullre.mysql import StagingDatabase
+from pullre.pool_policies import PoolPolicies
 from pullre.reconcile import PassReport, run_pass
 from tests.ec2_fixtures import Ec2Sandbox
 
@@ -60,13 +64,25 @@ class World:
         self.servers.extend(ids)
         return ids
 
-    def run(self, ec2: Ec2 | None = None) -> PassReport:
+    def run(
+        self,
+        ec2: Ec2 | None = None,
+        *,
+        clock: Clock = system_clock,
+        policies: PoolPolicies | None = None,
+        staging: StagingDatabase | None = None,
+        prices: Mapping[str, Decimal] | None = None,
+    ) -> PassReport:
         return run_pass(
             self.engine,
             self.github,
             ec2 or self.ec2.adapter,
             include_drafts=self.include_drafts,
             lease_ttl=timedelta(seconds=60),
+            clock=clock,
+            policies=policies,
+            staging=staging,
+            prices=prices,
         )
 
     def environments(self) -> dict[int, tuple[str, str | None]]:
