@@ -6,23 +6,32 @@ and commits many sessions of its own, as it does in production.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from pullre import migrate
 from pullre.clock import Clock, system_clock
 from pullre.db import make_engine, make_session_factory
+from pullre.deploys import record_step
 from pullre.ec2 import Ec2
 from pullre.github_pygithub import PyGithubAdapter
 from pullre.github_standin import GitHubStandIn
-from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
+from pullre.models import (
+    Environment,
+    EnvironmentStatus,
+    Event,
+    PullRequest,
+    Repository,
+    Server,
+    StepStatus,
+)
 from pullre.mysql import StagingDatabase
 from pullre.pool_policies import PoolPolicies
 from pullre.reconcile import PassReport, run_pass
@@ -103,6 +112,73 @@ class World:
 
     def states(self) -> dict[str, str]:
         return {i: self.ec2.state_of(i) for i in self.servers}
+
+    # -- for tests of what happens over time (policies, office hours, cost) -------------------
+
+    def newest(self, number: int, owner: str = OWNER, name: str = NAME) -> Environment:
+        """The PR's newest environment, loaded with its PR and server (for reading only)."""
+        with self.sessions() as session:
+            environment = session.scalars(
+                select(Environment)
+                .join(Environment.pull_request)
+                .join(PullRequest.repository)
+                .where(
+                    PullRequest.number == number, Repository.owner == owner, Repository.name == name
+                )
+                .order_by(Environment.id.desc())
+                .limit(1)
+                .options(joinedload(Environment.pull_request), joinedload(Environment.server))
+            ).one()
+            return environment
+
+    def act(self, number: int, do: Callable[[Session, PullRequest], object]) -> None:
+        """Run an action (``actions.wake``...) on PR ``number`` of acme/shop and commit it."""
+        with self.sessions() as session:
+            pull = session.scalars(
+                select(PullRequest)
+                .join(PullRequest.repository)
+                .where(PullRequest.number == number, Repository.name == NAME)
+            ).one()
+            do(session, pull)
+            session.commit()
+
+    def agent_deploys(self, number: int, clock: Clock, *, fails: bool = False) -> None:
+        """PR ``number``'s server reports a deploy of its head sha, as the agent API records
+        it (``deploys.record_step``): healthy and ready, or failed at the build."""
+        environment = self.newest(number)
+        steps = [("fetch", StepStatus.RUNNING)]
+        steps += [("build", StepStatus.FAILED)] if fails else [("health", StepStatus.OK)]
+        with self.sessions() as session:
+            server = session.get(Server, environment.server_id)
+            assert server is not None
+            for step, status in steps:
+                record_step(
+                    session, server, environment_id=environment.id,
+                    head_sha=environment.pull_request.head_sha, step=step, status=status,
+                    log="build broke" if fails else "", clock=clock,
+                )  # fmt: skip
+            session.commit()
+
+    def events(self, kind: str) -> list[str]:
+        """Messages of every event of ``kind``, oldest first."""
+        with self.sessions() as session:
+            return list(
+                session.scalars(select(Event.message).where(Event.kind == kind).order_by(Event.id))
+            )
+
+
+class MovingClock:
+    """A clock the test moves: passes, actions and agent reports all read the same time."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
 
 
 @pytest.fixture
