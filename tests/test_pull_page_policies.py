@@ -504,3 +504,26 @@ def test_a_scenario_run_wakes_the_environment_and_each_step_is_activity(
     assert response.status_code == 302
     session.refresh(environment)
     assert environment.last_activity_at == clock.now
+
+
+def test_an_expired_pr_says_pullre_released_it_and_why(
+    member_client: FlaskClient, session: Session, clock: Clock
+) -> None:
+    pull = add_pull(session, add_repository(session), 14, parked=True)
+    session.add(
+        Environment(
+            pull_request_id=pull.id,
+            status=EnvironmentStatus.RELEASED,
+            queued_at=T0 - timedelta(days=4),
+            released_at=T0 - timedelta(hours=1),
+            release_reason="expired: untouched for 48 h",
+        )
+    )
+    session.commit()
+    page = page_of(member_client, pull)
+    assert '<span class="badge">released by pullre</span>' in page
+    assert "released by hand" not in page
+    assert ": expired: untouched for 48 h." in page
+    dashboard = member_client.get("/").get_data(as_text=True)
+    assert ">released</span>" in dashboard
+    assert "released by hand" not in dashboard
