@@ -126,6 +126,7 @@ def test_an_idle_pass_costs_one_free_request_per_repository(world: World) -> Non
     for _ in range(3):
         world.standin.open_pull(OWNER, NAME)
     world.run()
+    world.run()  # sees the started instance running: the PR comment says since when (cost)
     world.standin.clear_requests()
 
     report = world.run()
