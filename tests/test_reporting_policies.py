@@ -3,8 +3,8 @@ what each PR costs: whole reconcile passes against moto and the GitHub stand-in 
 PyGithub), with an injected clock.
 
 The pool policies' own decisions (when to sleep, expire, reclaim) are tested with the pass; here
-the environment is put in each state the way those decisions leave it, and the test reads what
-the stand-in received.
+the environment is mostly put in each state the way those decisions leave it (one test lets the
+real expiry policy do it), and the test reads what the stand-in received.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pullre.models import (
     StepStatus,
     User,
 )
+from pullre.pool_policies import PoolPolicies
 from pullre.pr_comment import CommentView, cost_text, render
 from pullre.reconcile import PassReport, run_pass
 from pullre.reporting import report_changes
@@ -292,6 +293,26 @@ def test_the_expiry_warning_says_when_and_goes_when_pinned(world: World) -> None
     assert "Expiry" not in body
     assert "unless someone opens it" not in body
     assert "- **Pinned:** pinned by carol: demo on Friday (it neither sleeps nor expires)" in body
+
+
+def test_the_pass_warns_then_expires_and_the_comment_follows(world: World) -> None:
+    clock = Clock()
+    number = ready_pr(world, clock)
+    policies = PoolPolicies(ttl=timedelta(hours=72), expiry_warning=timedelta(hours=24))
+
+    run(world, clock.at(timedelta(hours=49)), policies=policies)
+    assert "this environment expires at 2026-11-26 09:00 UTC unless someone opens it" in (
+        the_comment(world, number)
+    )
+    run(world, clock.at(timedelta(hours=73)), policies=policies)
+    run(world, clock.at(timedelta(hours=74)), policies=policies)
+
+    body = the_comment(world, number)
+    assert body.startswith(
+        "<!-- pullre:status -->\n**Staging environment:** released by pullre: expired\\: "
+    )
+    assert " — push or queue it again from pullre to get a new one\n" in body
+    assert "expires at" not in body
 
 
 def test_an_expiry_warning_without_a_known_ttl_still_warns() -> None:
