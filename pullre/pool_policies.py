@@ -80,7 +80,7 @@ def apply(context: PassContext, policies: PoolPolicies | None) -> None:
 
 
 def duration(span: timedelta) -> str:
-    """ "45 min", "3 h": how long, in the words an event and a PR comment use."""
+    """How long, in the words an event and a PR comment use: "45 min", "3 h"."""
     minutes = max(0, int(span.total_seconds() // 60))
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
 
