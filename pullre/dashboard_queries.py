@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy.orm import Session
 
 from pullre.github import web_url
 from pullre.models import (
@@ -25,6 +25,7 @@ from pullre.models import (
     Repository,
     Server,
 )
+from pullre.pool import queue_place
 from pullre.smoke_results import smoke_badges
 
 PAGE_SIZE = 50
@@ -100,20 +101,10 @@ def _active_environment_join() -> ColumnElement[bool]:
 
 
 def _queue_place() -> ColumnElement[int | None]:
-    """1-based place in the queue, the assignment order of ``status.queue_positions``."""
-    ahead = aliased(Environment)
-    place = (
-        select(func.count(ahead.id))
-        .where(
-            ahead.status == EnvironmentStatus.QUEUED,
-            or_(
-                ahead.queued_at < Environment.queued_at,
-                and_(ahead.queued_at == Environment.queued_at, ahead.id <= Environment.id),
-            ),
-        )
-        .correlate(Environment)
-        .scalar_subquery()
-    )
+    """1-based place in the queue, the assignment order of ``pool.queued_environments``."""
+    place = queue_place(
+        Environment.queued_at, Environment.id, PullRequest.pinned_at.is_not(None)
+    ).correlate(Environment, PullRequest)
     return case((Environment.status == EnvironmentStatus.QUEUED, place), else_=None)
 
 

@@ -8,9 +8,10 @@ skipped: a PR of a repository outside its office hours waits with its place kept
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import ScalarSelect, SQLColumnExpression, and_, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from pullre import events
 from pullre.clock import Clock
@@ -88,6 +89,35 @@ def plan(session: Session, include_drafts: bool, clock: Clock) -> None:
                 f"#{pull.number} releases its environment ({_why_not(pull, pull.repository)})",
                 pull_request=pull,
             )
+
+
+def queue_place(
+    queued_at: SQLColumnExpression[datetime] | datetime,
+    environment_id: SQLColumnExpression[int] | int,
+    pinned: SQLColumnExpression[bool] | bool,
+) -> ScalarSelect[int]:
+    """1-based place in ``queued_environments`` order, as one indexed count.
+
+    Given columns it is a correlated subquery (the dashboard's list); given values, one
+    environment's place (the PR page). Either way it is the order servers are handed out in.
+    """
+    ahead = aliased(Environment)
+    ahead_pull = aliased(PullRequest)
+    ahead_pinned = ahead_pull.pinned_at.is_not(None)
+    mine_pinned = literal(pinned) if isinstance(pinned, bool) else pinned
+    earlier = or_(
+        ahead.queued_at < queued_at,
+        and_(ahead.queued_at == queued_at, ahead.id < environment_id),
+    )
+    return (
+        select(func.count(ahead.id) + 1)
+        .join(ahead_pull, ahead_pull.id == ahead.pull_request_id)
+        .where(
+            ahead.status == EnvironmentStatus.QUEUED,
+            or_(and_(ahead_pinned, ~mine_pinned), and_(ahead_pinned == mine_pinned, earlier)),
+        )
+        .scalar_subquery()
+    )
 
 
 def queued_environments(session: Session) -> Sequence[Environment]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from pullre.deploys import STEPS
@@ -24,6 +24,7 @@ from pullre.models import (
     Server,
     StepStatus,
 )
+from pullre.pool import queue_place, queued_environments
 
 TIMELINE_LENGTH = 20
 #: Reports kept from one deploy: each step reports "running" then its outcome.
@@ -72,13 +73,9 @@ class PullRequestView:
 
 
 def queue_positions(session: Session) -> dict[int, int]:
-    """Environment id → 1-based place in the queue, oldest waiting first (the assignment order)."""
-    queued = session.scalars(
-        select(Environment.id)
-        .where(Environment.status == EnvironmentStatus.QUEUED)
-        .order_by(Environment.queued_at, Environment.id)
-    )
-    return {env_id: place for place, env_id in enumerate(queued, start=1)}
+    """Environment id → 1-based place in the queue, in the order servers are handed out."""
+    queued = queued_environments(session)
+    return {env.id: place for place, env in enumerate(queued, start=1)}
 
 
 def pull_request_views(session: Session, *, include_closed: bool = False) -> list[PullRequestView]:
@@ -174,22 +171,11 @@ def pull_detail(session: Session, pull_id: int) -> PullDetail | None:
 
 
 def queue_position(session: Session, environment: Environment) -> int | None:
-    """The environment's place in ``queue_positions`` order, counted with one indexed query."""
+    """The environment's place in the assignment order, counted with one indexed query."""
     if environment.status is not EnvironmentStatus.QUEUED:
         return None
-    ahead = session.scalar(
-        select(func.count(Environment.id)).where(
-            Environment.status == EnvironmentStatus.QUEUED,
-            or_(
-                Environment.queued_at < environment.queued_at,
-                and_(
-                    Environment.queued_at == environment.queued_at,
-                    Environment.id < environment.id,
-                ),
-            ),
-        )
-    )
-    return (ahead or 0) + 1
+    pinned = environment.pull_request.pinned_at is not None
+    return session.scalar(select(queue_place(environment.queued_at, environment.id, pinned)))
 
 
 def latest_deploy_reports(session: Session, environment_id: int) -> list[DeployStep]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import accounts
 from pullre.dashboard_queries import DashboardFilter, dashboard_page
+from pullre.environments import active_environment
 from pullre.models import (
     DeployStep,
     Environment,
@@ -29,8 +30,9 @@ from pullre.models import (
     StepStatus,
     utcnow,
 )
+from pullre.pool import queued_environments
 from pullre.pool_usage import hourly_usage, usage_chart
-from pullre.status import queue_positions
+from pullre.status import queue_position, queue_positions
 from pullre.web import create_app
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
 from tests.web_fixtures import PASSWORD, log_in, make_settings
@@ -131,6 +133,29 @@ def test_queue_places_match_the_assignment_order(session: Session) -> None:
     expected = {number_of[env_id]: place for env_id, place in queue_positions(session).items()}
     assert {row.number: row.queue_position for row in result.rows} == expected
     assert expected == {2: 1, 4: 2, 1: 3, 3: 4}
+
+
+def test_pinned_prs_lead_the_queue_in_every_place_that_shows_it(session: Session) -> None:
+    """The assignment order, the dashboard and the PR page agree once pins jump the queue."""
+    repo = add_repository(session)
+    for number, minutes in ((1, 3), (2, 30), (3, 3), (4, 10)):
+        add_pull(session, repo, number, status=EnvironmentStatus.QUEUED, queued_minutes_ago=minutes)
+    pulls = {p.number: p for p in session.scalars(select(PullRequest))}
+    for number in (1, 3):
+        pulls[number].pinned_at, pulls[number].pinned_by = utcnow(), "ann"
+    session.commit()
+
+    served = [env.pull_request.number for env in queued_environments(session)]
+    result = dashboard_page(session, DashboardFilter(), github_api_url="https://api.github.com")
+    on_dashboard = sorted(result.rows, key=lambda row: row.queue_position or 0)
+    on_pages = {
+        number: queue_position(session, active_environment(session, pull))
+        for number, pull in pulls.items()
+    }
+    assert served == [1, 3, 2, 4]
+    assert [row.number for row in on_dashboard] == served
+    assert sorted(on_pages, key=lambda n: on_pages[n] or 0) == served
+    assert sorted(on_pages.values()) == [1, 2, 3, 4]
 
 
 def test_filters_by_repository_and_status_and_pages_in_a_stable_order(
