@@ -94,7 +94,8 @@ class Cost:
         )
 
 
-def _span_cost(span: RunningSpan, start: datetime, end: datetime) -> Cost:
+def span_cost(span: RunningSpan, start: datetime, end: datetime) -> Cost:
+    """The part of a span between ``start`` and ``end``, at the price copied into it."""
     hours = Decimal((end - start).total_seconds()) / _HOUR
     if hours <= 0:
         return Cost()
@@ -123,7 +124,7 @@ def environment_costs(
         if end is None:
             costs[span.environment_id] += Cost(running_since=span.started_at)
         else:
-            costs[span.environment_id] += _span_cost(span, span.started_at, end)
+            costs[span.environment_id] += span_cost(span, span.started_at, end)
     return dict(costs)
 
 
@@ -165,7 +166,7 @@ def monthly_by_repository(session: Session, *, months: int, now: datetime) -> li
     for span, owner, name in rows:
         repository = f"{owner}/{name}" if owner is not None else UNATTRIBUTED
         for begin, end in _clip(span.started_at, span.ended_at or now, bounds):
-            totals[(begin, repository)] += _span_cost(span, *_within(span, begin, end, now))
+            totals[(begin, repository)] += span_cost(span, *_within(span, begin, end, now))
     return [
         MonthlyCost(month=month, repository=repository, cost=cost)
         for (month, repository), cost in sorted(totals.items())

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullre import office_hours
-from pullre.cost import Cost
+from pullre.cost import Cost, span_cost
 from pullre.models import (
     Environment,
     EnvironmentStatus,
@@ -26,24 +26,9 @@ from pullre.models import (
     RunningSpan,
     SleepReason,
 )
-from pullre.sleep import last_touched
+from pullre.pool_policies import EXPIRABLE
+from pullre.sleep import REASON_TEXT, last_touched
 
-#: Statuses whose stay expires when untouched: it holds a server (sleeping ones too).
-EXPIRING = frozenset(
-    {
-        EnvironmentStatus.PROVISIONING,
-        EnvironmentStatus.DEPLOYING,
-        EnvironmentStatus.READY,
-        EnvironmentStatus.FAILED,
-        EnvironmentStatus.SLEEPING,
-    }
-)
-REASON_TEXT = {
-    SleepReason.IDLE: "idle",
-    SleepReason.OFFICE_HOURS: "outside office hours",
-    SleepReason.BY_HAND: "put to sleep by hand",
-}
-_HOUR = Decimal(3600)
 _CENT = Decimal("0.01")
 _SMALL = Decimal("0.0001")
 
@@ -112,14 +97,9 @@ def expires_at(
     """When the stay is released unless someone opens it, pushes or pins it; None: never."""
     if ttl is None or pull.pinned_at is not None:
         return None
-    if environment is None or environment.status not in EXPIRING:
+    if environment is None or environment.status not in EXPIRABLE:
         return None
     return last_touched(environment) + ttl
-
-
-def ttl_of(hours: int) -> timedelta | None:
-    """``[pool] ttl_hours`` as a span; 0 turns expiry off."""
-    return timedelta(hours=hours) if hours > 0 else None
 
 
 def office_hours_wait(
@@ -178,7 +158,7 @@ def costs(session: Session, pull_ids: Collection[int], *, now: datetime) -> Cost
     )
     for span, pull_id in rows:
         assert span.environment_id is not None
-        stretch = _priced(span, span.ended_at or now)
+        stretch = span_cost(span, span.started_at, span.ended_at or now)
         if span.ended_at is None:
             stretch += Cost(running_since=span.started_at)
         by_environment[span.environment_id] = (
@@ -186,15 +166,6 @@ def costs(session: Session, pull_ids: Collection[int], *, now: datetime) -> Cost
         )
         by_pull[pull_id] = by_pull.get(pull_id, Cost()) + stretch
     return Costs(by_environment, by_pull)
-
-
-def _priced(span: RunningSpan, end: datetime) -> Cost:
-    hours = Decimal((end - span.started_at).total_seconds()) / _HOUR
-    if hours <= 0:
-        return Cost()
-    if span.hourly_price is None:
-        return Cost(hours=hours, unpriced_hours=hours)
-    return Cost(hours=hours, amount=hours * span.hourly_price)
 
 
 def money(amount: Decimal) -> str:

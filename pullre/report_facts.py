@@ -30,6 +30,7 @@ from pullre.models import (
     SleepReason,
     StepStatus,
 )
+from pullre.pool_policies import EXPIRABLE
 from pullre.pr_comment import CommentView
 from pullre.scenarios import standings
 from pullre.sleep import last_touched
@@ -59,8 +60,6 @@ _RELEASED = frozenset({EnvironmentStatus.RELEASING, EnvironmentStatus.RELEASED})
 _GETTING_GOING = frozenset(
     {EnvironmentStatus.QUEUED, EnvironmentStatus.PROVISIONING, EnvironmentStatus.DEPLOYING}
 )
-#: Statuses in which a stay holds a server and so can expire (as the pass decides).
-_EXPIRABLE = frozenset(EnvironmentStatus) - _RELEASED - {EnvironmentStatus.QUEUED}
 
 
 def digest(payload: dict[str, Any]) -> str:
@@ -254,7 +253,7 @@ def comment_view(
         sleep_why=sleep_why,
         slept_by=env.slept_by if sleeping and env.sleep_reason is SleepReason.BY_HAND else None,
         visit_url=f"{page_url}/visit" if page_url else None,
-        expiry_warned=env.expiry_warned and env.status in _EXPIRABLE and not pull.pinned_by,
+        expiry_warned=env.expiry_warned and env.status in EXPIRABLE and not pull.pinned_by,
         expires_at=env.expires_at,
         released_because=env.release_reason if released else None,
         parked=pull.parked,

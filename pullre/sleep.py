@@ -21,7 +21,7 @@ from pullre.models import Environment, EnvironmentStatus, PullRequest, SleepReas
 #: middle of being set up (a sleep then would waste the boot it just paid for).
 SLEEPABLE = frozenset({EnvironmentStatus.READY, EnvironmentStatus.FAILED})
 
-_REASON_TEXT = {
+REASON_TEXT = {
     SleepReason.IDLE: "idle",
     SleepReason.OFFICE_HOURS: "outside office hours",
     SleepReason.BY_HAND: "put to sleep by hand",
@@ -65,7 +65,7 @@ def put_to_sleep(
     events.record(
         session,
         "sleeping",
-        f"#{pull.number} sleeps ({_REASON_TEXT[reason]}{by})",
+        f"#{pull.number} sleeps ({REASON_TEXT[reason]}{by})",
         pull_request=pull,
         server=environment.server,
         reason=reason.value,

@@ -27,7 +27,7 @@ from pullre import actions, api_tokens, sleep
 from pullre.config import Settings
 from pullre.identifiers import split_full_name
 from pullre.models import Event, PullRequest, Repository, User
-from pullre.policy_facts import ttl_of
+from pullre.pool_policies import PoolPolicies
 from pullre.servers import server_rows
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
@@ -92,7 +92,9 @@ def _require_admin() -> None:
 def _policies() -> Policies:
     settings: Settings = current_app.extensions["pullre.settings"]
     return Policies(
-        ttl=ttl_of(settings.pool.ttl_hours), currency=settings.cost.currency, now=clock()()
+        ttl=PoolPolicies.from_settings(settings.pool).ttl,
+        currency=settings.cost.currency,
+        now=clock()(),
     )
 
 

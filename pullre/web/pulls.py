@@ -34,7 +34,8 @@ from pullre.config import Settings
 from pullre.github import web_url
 from pullre.models import PullRequest, User
 from pullre.nudge import Nudger
-from pullre.policy_facts import hours, money, policy_view, ttl_of
+from pullre.policy_facts import hours, money, policy_view
+from pullre.pool_policies import PoolPolicies
 from pullre.smoke_results import latest_smoke
 from pullre.status import pull_detail
 from pullre.web import pull_visit
@@ -93,7 +94,7 @@ def show(pull_request_id: int) -> str:
             session,
             pull,
             environment,
-            ttl=ttl_of(settings.pool.ttl_hours),
+            ttl=PoolPolicies.from_settings(settings.pool).ttl,
             currency=settings.cost.currency,
             now=clock()(),
         ),
