@@ -14,17 +14,11 @@ from sqlalchemy.orm import Session
 
 from pullre import accounts, api_tokens
 from pullre.models import ApiToken, Role, User
+from tests.clock import MovingClock
 from tests.web_fixtures import MakeUser, csrf_token, log_in
 
 _SHOWN = re.compile(r'<code class="token">([^<]+)</code>')
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def _user(session: Session, username: str) -> User:
@@ -43,7 +37,7 @@ def test_a_token_is_stored_only_as_its_hash(session: Session, make_user: MakeUse
     assert token.token_hash == hashlib.sha256(secret.encode()).hexdigest()
     stored = session.execute(select(ApiToken.__table__)).one()
     assert secret not in [str(value) for value in stored]
-    assert api_tokens.authenticate(session, secret, clock=FakeClock()) is owner
+    assert api_tokens.authenticate(session, secret, clock=MovingClock(T0)) is owner
     _, other = api_tokens.create_token(session, owner, "second")
     assert other != secret
 
@@ -58,7 +52,7 @@ def test_a_token_needs_a_short_name(session: Session, make_user: MakeUser, name:
 def test_unknown_revoked_and_deactivated_tokens_authenticate_no_one(
     session: Session, make_user: MakeUser
 ) -> None:
-    clock = FakeClock()
+    clock = MovingClock(T0)
     owner = _user(session, make_user("alice"))
     token, secret = api_tokens.create_token(session, owner, "ci")
     _, kept = api_tokens.create_token(session, owner, "kept")
@@ -75,7 +69,7 @@ def test_unknown_revoked_and_deactivated_tokens_authenticate_no_one(
 
 
 def test_last_used_moves_at_most_once_a_minute(session: Session, make_user: MakeUser) -> None:
-    clock = FakeClock()
+    clock = MovingClock(T0)
     token, secret = api_tokens.create_token(session, _user(session, make_user("alice")), "ci")
     session.commit()
     assert token.last_used_at is None
@@ -199,7 +193,7 @@ def test_admins_see_and_revoke_everyones_tokens(
     assert _revoke(admin_client, token_id) == 302
     session.expire_all()
     assert session.get(ApiToken, token_id) is None
-    assert api_tokens.authenticate(session, secret, clock=FakeClock()) is None
+    assert api_tokens.authenticate(session, secret, clock=MovingClock(T0)) is None
 
 
 def test_the_nav_links_to_the_tokens_page(member_client: FlaskClient) -> None:

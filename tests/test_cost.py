@@ -19,7 +19,8 @@ from pullre import actions, cost
 from pullre.ec2 import Ec2, InstanceInfo, InstancePage
 from pullre.models import PullRequest, RunningSpan, Server
 from pullre.pool_policies import PoolPolicies
-from tests.reconcile_fixtures import NAME, OWNER, MovingClock, World
+from tests.clock import MovingClock
+from tests.reconcile_fixtures import NAME, OWNER, World
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 #: moto launches the pool as t3.micro; this price comes from ``[cost] instance_prices``.

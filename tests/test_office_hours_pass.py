@@ -13,8 +13,9 @@ from sqlalchemy import select
 from pullre import actions
 from pullre.models import Repository, Role, Schedule, Server, SleepReason, User
 from pullre.reconcile import PassReport
+from tests.clock import MovingClock
 from tests.ec2_fixtures import FaultyEc2
-from tests.reconcile_fixtures import NAME, OWNER, MovingClock, World
+from tests.reconcile_fixtures import NAME, OWNER, World
 
 ADMIN = User(username="root", password_hash="-", role=Role.ADMIN)
 

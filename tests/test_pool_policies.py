@@ -23,7 +23,8 @@ from pullre.models import EnvironmentStatus, PullRequest, Role, Server, SleepRea
 from pullre.mysql import PyMysqlStagingDatabase
 from pullre.pool_policies import PoolPolicies
 from pullre.reconcile import PassReport
-from tests.reconcile_fixtures import NAME, OWNER, MovingClock, World
+from tests.clock import MovingClock
+from tests.reconcile_fixtures import NAME, OWNER, World
 
 #: A Monday morning.
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -34,32 +34,21 @@ from pullre.pool_policies import PoolPolicies
 from pullre.pr_comment import CommentView, cost_text, render
 from pullre.reconcile import PassReport, run_pass
 from pullre.reporting import report_changes
+from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World
 
 PUBLIC = "https://pullre.example"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, delta: timedelta) -> Clock:
-        self.now = T0 + delta
-        return self
-
-
-def run(world: World, clock: Clock, **options: Any) -> PassReport:
+def run(world: World, clock: MovingClock, **options: Any) -> PassReport:
     return run_pass(
         world.engine, world.github, world.ec2.adapter, include_drafts=False,
         lease_ttl=timedelta(seconds=60), clock=clock, public_url=PUBLIC, **options,
     )  # fmt: skip
 
 
-def report(world: World, clock: Clock, **options: Any) -> list[str]:
+def report(world: World, clock: MovingClock, **options: Any) -> list[str]:
     return report_changes(world.sessions, world.github, public_url=PUBLIC, clock=clock, **options)
 
 
@@ -70,7 +59,7 @@ def pull_id(world: World, number: int) -> int:
         return found
 
 
-def deploy_ok(world: World, number: int, clock: Clock) -> None:
+def deploy_ok(world: World, number: int, clock: MovingClock) -> None:
     """The agent of the PR's server deploys its head and reports it healthy."""
     with world.sessions() as session:
         pull = session.get(PullRequest, pull_id(world, number))
@@ -140,7 +129,7 @@ def comment_writes(world: World) -> list[tuple[str, str]]:
     ]
 
 
-def ready_pr(world: World, clock: Clock, servers: int = 1) -> int:
+def ready_pr(world: World, clock: MovingClock, servers: int = 1) -> int:
     world.add_repository()
     world.add_servers(servers)
     number = world.standin.open_pull(OWNER, NAME)
@@ -152,7 +141,7 @@ def ready_pr(world: World, clock: Clock, servers: int = 1) -> int:
 
 
 def test_sleep_then_wake_then_ready_on_github(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     number = ready_pr(world, clock)
     sha = world.standin.pull(OWNER, NAME, number).head_sha
     visit = f"{PUBLIC}/pulls/{pull_id(world, number)}/visit"
@@ -210,7 +199,7 @@ def test_sleep_then_wake_then_ready_on_github(world: World) -> None:
 
 
 def test_a_failed_environment_asleep_keeps_its_failure(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     world.add_repository()
     world.add_servers(1)
     number = world.standin.open_pull(OWNER, NAME)
@@ -264,7 +253,7 @@ def test_each_reason_to_sleep_is_worded(reason: SleepReason, by: str | None, wor
 
 
 def test_the_expiry_warning_says_when_and_goes_when_pinned(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     number = ready_pr(world, clock)
     visit = f"{PUBLIC}/pulls/{pull_id(world, number)}/visit"
     touched = T0 + timedelta(hours=5, minutes=17)
@@ -296,7 +285,7 @@ def test_the_expiry_warning_says_when_and_goes_when_pinned(world: World) -> None
 
 
 def test_the_pass_warns_then_expires_and_the_comment_follows(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     number = ready_pr(world, clock)
     policies = PoolPolicies(ttl=timedelta(hours=72), expiry_warning=timedelta(hours=24))
 
@@ -321,7 +310,7 @@ def test_an_expiry_warning_without_a_known_ttl_still_warns() -> None:
 
 
 def test_reclaimed_then_queued_again_says_why(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     number = ready_pr(world, clock)
     waiting = world.standin.open_pull(OWNER, NAME)
     run(world, clock.at(timedelta(minutes=10)))
@@ -357,7 +346,7 @@ def test_reclaimed_then_queued_again_says_why(world: World) -> None:
 
 
 def test_expired_says_why_and_how_to_get_a_new_one(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     number = ready_pr(world, clock)
     change(
         world, number, status=EnvironmentStatus.RELEASING,
@@ -388,7 +377,7 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def pin(world: World, number: int, username: str, reason: str, clock: Clock) -> None:
+def pin(world: World, number: int, username: str, reason: str, clock: MovingClock) -> None:
     with world.sessions() as session:
         pull = session.get(PullRequest, pull_id(world, number))
         assert pull is not None
@@ -401,7 +390,7 @@ def pin(world: World, number: int, username: str, reason: str, clock: Clock) -> 
 
 
 def test_a_pin_reason_and_name_cannot_change_the_comment(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     number = ready_pr(world, clock)
     pin(world, number, "m*a*l<b>", "a plain reason", clock)
     assert report(world, clock) == []
@@ -427,7 +416,7 @@ def test_a_pin_reason_and_name_cannot_change_the_comment(world: World) -> None:
 
 
 def test_cost_line_changes_when_a_run_ends_not_every_pass(world: World) -> None:
-    clock = Clock()
+    clock = MovingClock(T0)
     world.add_repository()
     world.add_servers(1)
     with world.sessions() as session:
