@@ -1,18 +1,17 @@
 """``/api/v1`` for sleep, wake, pins, expiry and cost: the same rules as the PR page.
 
-The app runs with ``[pool] ttl_hours = 24`` and ``[cost] currency = EUR``, and a clock the test
-moves (on ``app.extensions``).
+The app runs with ``[pool] ttl_hours = 24`` and ``[cost] currency = EUR``, and web_fixtures'
+``clock``, which the test moves.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,31 +28,16 @@ from pullre.models import (
     RunningSpan,
     SleepReason,
 )
-from pullre.web.request_clock import CLOCK_KEY
+from tests.clock import MovingClock
 from tests.page_seeds import add_pull, add_repository, add_server
-from tests.web_fixtures import MakeUser, make_settings
+from tests.web_fixtures import CLOCK_START, MakeUser, make_settings
 
-T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+T0 = CLOCK_START  # a Tuesday, 10:00 UTC: where the clock fixture starts
 
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return make_settings(db_url, tmp_path, PULLRE_POOL_TTL_HOURS="24", PULLRE_COST_CURRENCY="EUR")
-
-
-@pytest.fixture
-def clock(app: Flask) -> Clock:
-    found = Clock()
-    app.extensions[CLOCK_KEY] = found
-    return found
 
 
 @pytest.fixture
@@ -94,7 +78,7 @@ def status_of(session: Session, pull: PullRequest) -> EnvironmentStatus:
 
 
 def test_sleep_then_wake_with_a_members_token(
-    client: FlaskClient, session: Session, clock: Clock, tokens: dict[str, str]
+    client: FlaskClient, session: Session, clock: MovingClock, tokens: dict[str, str]
 ) -> None:
     pull = ready_pull(session)
     slept = call(client, "POST", f"/api/v1/pulls/{pull.id}/sleep", tokens["bob"])
@@ -125,7 +109,7 @@ def test_sleep_then_wake_with_a_members_token(
 
 
 def test_pins_follow_the_ui_rules(
-    client: FlaskClient, session: Session, clock: Clock, tokens: dict[str, str]
+    client: FlaskClient, session: Session, clock: MovingClock, tokens: dict[str, str]
 ) -> None:
     pull = ready_pull(session)
     path = f"/api/v1/pulls/{pull.id}"
@@ -162,7 +146,7 @@ def test_pins_follow_the_ui_rules(
 
 
 def test_reading_one_pr_or_acting_on_it_is_activity_the_list_is_not(
-    client: FlaskClient, session: Session, clock: Clock, tokens: dict[str, str]
+    client: FlaskClient, session: Session, clock: MovingClock, tokens: dict[str, str]
 ) -> None:
     pull = ready_pull(session)
     environment = pull.environments[-1]
@@ -188,7 +172,7 @@ def test_reading_one_pr_or_acting_on_it_is_activity_the_list_is_not(
 
 
 def test_cost_in_the_list_and_in_one_pr(
-    client: FlaskClient, session: Session, clock: Clock, tokens: dict[str, str]
+    client: FlaskClient, session: Session, clock: MovingClock, tokens: dict[str, str]
 ) -> None:
     pull = ready_pull(session)
     idle = add_pull(session, pull.repository, 2)
@@ -235,7 +219,7 @@ def test_cost_in_the_list_and_in_one_pr(
 
 
 def test_a_browser_session_cannot_pin_through_the_api(
-    admin_client: FlaskClient, session: Session, clock: Clock
+    admin_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = ready_pull(session)
     response = admin_client.post(f"/api/v1/pulls/{pull.id}/pin", json={"reason": "csrf"})

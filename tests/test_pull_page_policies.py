@@ -1,7 +1,7 @@
 """The PR page and the visit link for sleep, wake, pins, expiry, office hours and cost.
 
 The app runs with ``[pool] ttl_hours = 48`` and ``[cost] currency = EUR`` on the test's
-rolled-back database, and a clock the test moves (on ``app.extensions``).
+rolled-back database, and web_fixtures' ``clock``, which the test moves.
 """
 
 from __future__ import annotations
@@ -30,19 +30,17 @@ from pullre.models import (
     Schedule,
     SleepReason,
 )
-from pullre.web.request_clock import CLOCK_KEY
+from tests.clock import MovingClock
 from tests.page_seeds import add_pull, add_repository, add_server
-from tests.web_fixtures import MakeUser, csrf_token, log_in, make_settings
+from tests.web_fixtures import (
+    CLOCK_START,
+    MakeUser,
+    csrf_token,
+    logged_in_client,
+    make_settings,
+)
 
-T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+T0 = CLOCK_START  # a Tuesday, 10:00 UTC: where the clock fixture starts
 
 
 @pytest.fixture
@@ -51,18 +49,9 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock(app: Flask) -> Clock:
-    found = Clock()
-    app.extensions[CLOCK_KEY] = found
-    return found
-
-
-@pytest.fixture
 def author_client(app: Flask, make_user: MakeUser) -> FlaskClient:
     """The PR author's own account (page_seeds' PRs are by ``alice``)."""
-    client = app.test_client()
-    log_in(client, make_user("alice", Role.MEMBER))
-    return client
+    return logged_in_client(app, make_user("alice", Role.MEMBER))
 
 
 def page_of(client: FlaskClient, pull: PullRequest) -> str:
@@ -103,7 +92,7 @@ def sleeping_pull(
 
 
 def test_a_sleeping_pr_says_since_when_and_why_and_anyone_wakes_it(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = sleeping_pull(session, reason=SleepReason.IDLE)
     page = page_of(member_client, pull)
@@ -135,7 +124,7 @@ def test_a_sleeping_pr_says_since_when_and_why_and_anyone_wakes_it(
 
 
 def test_sleep_now_by_hand_names_who_and_keeps_server_and_schema(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = add_pull(
         session, add_repository(session), 6, status=EnvironmentStatus.READY,
@@ -157,7 +146,7 @@ def test_sleep_now_by_hand_names_who_and_keeps_server_and_schema(
 
 
 def test_sleep_now_is_refused_for_a_queued_pr(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = add_pull(session, add_repository(session), 7, status=EnvironmentStatus.QUEUED)
     session.commit()
@@ -170,7 +159,7 @@ def test_sleep_now_is_refused_for_a_queued_pr(
 
 
 def test_opening_the_page_is_activity_and_expiry_counts_from_it(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = add_pull(
         session, add_repository(session), 8, status=EnvironmentStatus.READY,
@@ -197,7 +186,7 @@ def test_the_author_pins_with_a_reason_others_may_not(
     member_client: FlaskClient,
     admin_client: FlaskClient,
     session: Session,
-    clock: Clock,
+    clock: MovingClock,
 ) -> None:
     pull = add_pull(
         session, add_repository(session), 9, status=EnvironmentStatus.READY,
@@ -243,7 +232,7 @@ def test_the_author_pins_with_a_reason_others_may_not(
 
 @pytest.mark.parametrize("action", ["wake", "sleep", "pin", "unpin"])
 def test_policy_actions_need_the_csrf_token(
-    admin_client: FlaskClient, session: Session, clock: Clock, action: str
+    admin_client: FlaskClient, session: Session, clock: MovingClock, action: str
 ) -> None:
     pull = sleeping_pull(session)
     pull.pinned_by, pull.pinned_reason, pull.pinned_at = "ada", "keep", T0
@@ -274,7 +263,7 @@ def span(
 
 
 def test_cost_of_this_stay_and_all_stays_and_why_the_last_stay_ended(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = add_pull(session, add_repository(session), 10)
     earlier = Environment(
@@ -321,7 +310,7 @@ def test_cost_of_this_stay_and_all_stays_and_why_the_last_stay_ended(
 
 
 def test_a_pr_that_never_ran_costs_nothing_yet(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = add_pull(session, add_repository(session), 11, status=EnvironmentStatus.QUEUED)
     session.commit()
@@ -332,7 +321,7 @@ def test_a_pr_that_never_ran_costs_nothing_yet(
 
 
 def test_a_queued_pr_outside_office_hours_waits_for_opening_time(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     repo = add_repository(session)
     repo.schedule = Schedule(
@@ -354,7 +343,7 @@ def test_a_queued_pr_outside_office_hours_waits_for_opening_time(
 
 
 def test_an_environment_asleep_for_office_hours_says_when_it_wakes(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = sleeping_pull(session, 13, reason=SleepReason.OFFICE_HOURS)
     pull.repository.schedule = Schedule(
@@ -372,7 +361,7 @@ def test_an_environment_asleep_for_office_hours_says_when_it_wakes(
 
 
 def test_visiting_a_ready_environment_goes_to_its_app_and_is_activity(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = add_pull(
         session, add_repository(session), 20, status=EnvironmentStatus.READY,
@@ -398,7 +387,7 @@ def test_visiting_needs_a_login(client: FlaskClient, session: Session) -> None:
 
 
 def test_visiting_a_sleeping_environment_offers_wake_then_waits_until_ready(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = sleeping_pull(session, 22)
     environment = pull.environments[-1]
@@ -450,7 +439,7 @@ def test_visiting_a_sleeping_environment_offers_wake_then_waits_until_ready(
 def test_visiting_anything_else_goes_to_the_pr_page_with_why(
     member_client: FlaskClient,
     session: Session,
-    clock: Clock,
+    clock: MovingClock,
     status: EnvironmentStatus | None,
     wait: str,
     message: str,
@@ -471,7 +460,7 @@ def test_visiting_anything_else_goes_to_the_pr_page_with_why(
 
 
 def test_a_scenario_run_wakes_the_environment_and_each_step_is_activity(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = sleeping_pull(session, 30)
     scenario = Scenario(title="Checkout", steps=[{"action": "Pay", "expected": "Paid"}] * 2)
@@ -507,7 +496,7 @@ def test_a_scenario_run_wakes_the_environment_and_each_step_is_activity(
 
 
 def test_an_expired_pr_says_pullre_released_it_and_why(
-    member_client: FlaskClient, session: Session, clock: Clock
+    member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
     pull = add_pull(session, add_repository(session), 14, parked=True)
     session.add(

@@ -1,7 +1,8 @@
 """The web app under test: in-process clients on the rolled-back session, or a real server.
 
-``app``/``client`` share the test's transaction (fast, isolated). ``live_server`` runs the app in
-cheroot (CherryPy's HTTP server) on a migrated SQLite file of its own, for the browser tests.
+``app``/``client`` share the test's transaction (fast, isolated); ``clock`` puts a clock the test
+moves behind the app's requests. ``live_server`` runs the app in cheroot (CherryPy's HTTP server)
+on a migrated SQLite file of its own, for the browser tests.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,10 +25,14 @@ from pullre.config import Settings, load_settings
 from pullre.db import make_engine, make_session_factory
 from pullre.models import Role
 from pullre.web import create_app
+from pullre.web.request_clock import CLOCK_KEY
+from tests.clock import MovingClock
 
 PASSWORD = "correct horse battery"
 MakeUser = Callable[..., str]
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+#: Where the ``clock`` fixture starts: Tuesday 2026-11-24, 10:00 UTC.
+CLOCK_START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 def make_settings(database_url: str, tmp_path: Path, **environ: str) -> Settings:
@@ -50,6 +56,14 @@ def app(settings: Settings, session_factory: sessionmaker[Session]) -> Flask:
     app = create_app(settings, session_factory=session_factory)
     app.config["TESTING"] = True
     return app
+
+
+@pytest.fixture
+def clock(app: Flask) -> MovingClock:
+    """The clock the app reads for every request, at ``CLOCK_START`` until the test moves it."""
+    found = MovingClock(CLOCK_START)
+    app.extensions[CLOCK_KEY] = found
+    return found
 
 
 def csrf_token(client: FlaskClient, path: str) -> str:
@@ -77,6 +91,13 @@ def log_in(client: FlaskClient, username: str) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
+def logged_in_client(app: Flask, username: str) -> FlaskClient:
+    """A client of ``app`` with ``username`` logged in."""
+    client = app.test_client()
+    log_in(client, username)
+    return client
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
@@ -84,16 +105,12 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def admin_client(app: Flask, make_user: MakeUser) -> FlaskClient:
-    client = app.test_client()
-    log_in(client, make_user("root-admin", Role.ADMIN))
-    return client
+    return logged_in_client(app, make_user("root-admin", Role.ADMIN))
 
 
 @pytest.fixture
 def member_client(app: Flask, make_user: MakeUser) -> FlaskClient:
-    client = app.test_client()
-    log_in(client, make_user("member", Role.MEMBER))
-    return client
+    return logged_in_client(app, make_user("member", Role.MEMBER))
 
 
 @dataclass
