@@ -24,7 +24,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ from moto.ec2.models.amis import AMIS
 from moto.server import ThreadedMotoServer
 
 from pullre.config import AwsSettings
-from pullre.ec2 import Boto3Ec2, make_client
+from pullre.ec2 import Boto3Ec2, Ec2, InstanceInfo, InstancePage, make_client
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -185,6 +185,39 @@ def ec2(moto_ec2_server: str, boto3_session: boto3.session.Session) -> Ec2Sandbo
 
 
 # --- fault injection -------------------------------------------------------------------------
+
+
+class PassThroughEc2:
+    """The :class:`~pullre.ec2.Ec2` port ``real``, call for call.
+
+    A test that needs one operation to misbehave in a way no EC2 answer gives (a crash, a bug in
+    the port) subclasses this and overrides only that method.
+    """
+
+    def __init__(self, real: Ec2) -> None:
+        self.real = real
+
+    def describe(self, instance_ids: Collection[str]) -> dict[str, InstanceInfo]:
+        return self.real.describe(instance_ids)
+
+    def list_instances(
+        self,
+        tag_filter: tuple[str, str] | None = None,
+        page_token: str | None = None,
+        page_size: int = 100,
+    ) -> InstancePage:
+        return self.real.list_instances(tag_filter, page_token, page_size)
+
+    def start(self, instance_id: str) -> str:
+        return self.real.start(instance_id)
+
+    def stop(self, instance_id: str) -> str:
+        return self.real.stop(instance_id)
+
+    @property
+    def calls(self) -> Mapping[str, int]:
+        return self.real.calls
+
 
 #: HTTP status and message EC2 answers each injected error with.
 EC2_ERRORS: dict[str, tuple[int, str]] = {

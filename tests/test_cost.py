@@ -8,7 +8,6 @@ once to observe what the act did.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from pullre import actions, cost
-from pullre.ec2 import Ec2, InstanceInfo, InstancePage
 from pullre.models import PullRequest, RunningSpan, Server
 from pullre.pool_policies import PoolPolicies
 from tests.clock import MovingClock
+from tests.ec2_fixtures import PassThroughEc2
 from tests.reconcile_fixtures import NAME, OWNER, World
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -118,33 +117,12 @@ class Crash(BaseException):
     """The controller process dying (killed, power lost): no ``except Exception`` sees it."""
 
 
-class DiesAfterStopping:
+class DiesAfterStopping(PassThroughEc2):
     """The real EC2 adapter, until the controller dies just after EC2 accepted a stop."""
-
-    def __init__(self, real: Ec2) -> None:
-        self.real = real
-
-    def describe(self, instance_ids: Collection[str]) -> dict[str, InstanceInfo]:
-        return self.real.describe(instance_ids)
-
-    def list_instances(
-        self,
-        tag_filter: tuple[str, str] | None = None,
-        page_token: str | None = None,
-        page_size: int = 100,
-    ) -> InstancePage:
-        return self.real.list_instances(tag_filter, page_token, page_size)
-
-    def start(self, instance_id: str) -> str:
-        return self.real.start(instance_id)
 
     def stop(self, instance_id: str) -> str:
         self.real.stop(instance_id)
         raise Crash
-
-    @property
-    def calls(self) -> Mapping[str, int]:
-        return self.real.calls
 
 
 def test_a_span_left_open_by_a_crash_is_closed_by_the_next_pass(world: World) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import timedelta
 
 import pytest
@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from pullre import lease, pass_history
 from pullre.clock import system_clock
-from pullre.ec2 import Ec2, InstanceInfo, InstancePage
+from pullre.ec2 import InstanceInfo
 from pullre.models import PassRun, utcnow
 from pullre.reconcile import LEASE_NAME
+from tests.ec2_fixtures import PassThroughEc2
 from tests.reconcile_fixtures import NAME, OWNER, World
 
 
@@ -90,32 +91,11 @@ def test_a_history_failure_is_logged_and_never_fails_the_pass(
     assert "could not record the pass history" in caplog.text
 
 
-class _BrokenEc2:
+class _BrokenEc2(PassThroughEc2):
     """A port with a bug outside every per-PR guard: describe raises a plain RuntimeError."""
-
-    def __init__(self, real: Ec2) -> None:
-        self.real = real
 
     def describe(self, instance_ids: Collection[str]) -> dict[str, InstanceInfo]:
         raise RuntimeError("bug in the EC2 port")
-
-    def list_instances(
-        self,
-        tag_filter: tuple[str, str] | None = None,
-        page_token: str | None = None,
-        page_size: int = 100,
-    ) -> InstancePage:
-        return self.real.list_instances(tag_filter, page_token, page_size)
-
-    def start(self, instance_id: str) -> str:
-        return self.real.start(instance_id)
-
-    def stop(self, instance_id: str) -> str:
-        return self.real.stop(instance_id)
-
-    @property
-    def calls(self) -> Mapping[str, int]:
-        return self.real.calls
 
 
 def test_a_crashed_pass_is_still_recorded_with_its_error(world: World) -> None:

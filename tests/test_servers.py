@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import servers
 from pullre.config import Settings
-from pullre.ec2 import Ec2, InstanceInfo, InstancePage
 from pullre.models import (
     Environment,
     EnvironmentStatus,
@@ -325,46 +323,18 @@ def test_ec2_refusing_a_stop_is_shown_and_recorded(
     assert faulty_ec2.sandbox.state_of(instance_id) == "running"
 
 
-class _SettlingEc2:
-    """An EC2 port that reports one instance mid-transition (moto cannot hold that state)."""
-
-    def __init__(self, instance_id: str, state: str) -> None:
-        self.info = InstanceInfo(instance_id, state, None, "", "t3.micro")
-        self.changed: list[str] = []
-
-    def describe(self, instance_ids: Collection[str]) -> dict[str, InstanceInfo]:
-        return {self.info.instance_id: self.info}
-
-    def list_instances(
-        self,
-        tag_filter: tuple[str, str] | None = None,
-        page_token: str | None = None,
-        page_size: int = 100,
-    ) -> InstancePage:
-        return InstancePage([self.info], None)
-
-    def start(self, instance_id: str) -> str:
-        self.changed.append(f"start {instance_id}")
-        return "pending"
-
-    def stop(self, instance_id: str) -> str:
-        self.changed.append(f"stop {instance_id}")
-        return "stopping"
-
-    @property
-    def calls(self) -> Mapping[str, int]:
-        return {}
-
-
 @pytest.mark.parametrize("state", ["pending", "stopping"])
-def test_no_start_or_stop_while_ec2_moves_the_instance(session: Session, state: str) -> None:
-    server = add_server(session, "i-0123456789abcdef0")
-    port: Ec2 = _SettlingEc2(server.instance_id, state)
+def test_no_start_or_stop_while_ec2_moves_the_instance(
+    session: Session, faulty_ec2: FaultyEc2, state: str
+) -> None:
+    [instance_id] = faulty_ec2.sandbox.create_instances(1)
+    server = add_server(session, instance_id)
+    # Moto settles at once; the proxy shows the instance mid-transition to both looks.
+    faulty_ec2.proxy.report_state(instance_id, state, times=2)
     for action in (servers.start_server, servers.stop_server):
         with pytest.raises(servers.ServerError, match=f"is {state}; try again"):
-            action(session, port, server)
-    assert isinstance(port, _SettlingEc2)
-    assert port.changed == []
+            action(session, faulty_ec2.adapter, server)
+    assert faulty_ec2.proxy.count("StartInstances") == faulty_ec2.proxy.count("StopInstances") == 0
 
 
 def test_server_rows_and_heartbeat_age(session: Session) -> None:
