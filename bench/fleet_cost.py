@@ -1,6 +1,6 @@
 """What the pool policies save in EC2 instance-hours, and what they cost in waiting, over a month.
 
-Run from the repository root (nothing to set up; about a minute and a half on two cores):
+Run from the repository root (nothing to set up; a little over a minute on two cores):
 
     .venv/bin/python bench/fleet_cost.py
     .venv/bin/python bench/fleet_cost.py --servers 12 --days 30 --seed 3 --ttl-hours 72
@@ -26,17 +26,23 @@ How it is replayed (``bench.fleet_replay``): a throwaway SQLite controller DB pe
 GitHub faked in process (``bench.fleet_ports``; an instance takes one pass to start or stop),
 the clock moved ``--step-minutes`` (10) at a time with a reconcile pass at each step, the agent
 played by reporting a deploy for every box EC2 shows running that needs one, and each visit
-recorded as the web app records it (a visit to a sleeping environment presses wake). The two
-runs go in two processes (``--jobs 1``: one after the other). Reporting to GitHub, the pass's
-last step, is left out unless ``--report`` is given: it changes nothing on the pool and would
-make the defaults take half an hour.
+recorded as the visit link records it (a reviewer who finds the environment asleep presses
+wake). Passes that cannot change anything (nothing happened, nothing under way, no policy
+deadline or office-hours edge due) are skipped, at most ``--quiet-minutes`` (60) at a time;
+``--quiet-minutes 0`` runs them all and prints the same numbers, slower. The two runs go in two
+processes (``--jobs 1``: one after the other). Reporting to GitHub, the pass's last step, is
+left out unless ``--report`` is given: it changes nothing on the pool (the test checks that
+too), and re-rendering every PR of the last week on every pass would multiply the run time.
 
 Printed per run, from what the controller recorded: instance-hours (the running spans the
 passes wrote from observed EC2 states) and their price; queue wait per stay, p50 and p95
 (``assigned_at - queued_at``; a PR queued while its repository's office hours are closed waits
-for the opening by design); and the reviewer's wait, p50 and p95, from a visit that found the
-environment not ready (asleep, starting, queued) until its agent reported it ready: the price
-of the saving. Times are exact to the step. Ratios are policies on / always on.
+for the opening by design, so the part of each wait that fell in working time is shown too);
+and the reviewer's wait, p50 and p95, from a visit that found the environment not ready
+(asleep, starting, queued, reclaimed) until its agent reported it ready: the price of the
+saving. Waits are exact to the step: a wake takes one to two steps here (to the pass that
+starts the instance, then one more for boot and deploy), where a pass every minute and a real
+boot and deploy would take a few minutes. Ratios are policies on / always on.
 """
 
 from __future__ import annotations
@@ -97,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     runs = [
         Policies(BASELINE),
-        Policies(
+        Policies.on(
             POLICIES,
             idle_stop_minutes=args.idle_minutes,
             reclaim_sleeping_after_minutes=args.reclaim_minutes,
@@ -136,16 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def describe(policies: Policies) -> str:
-    parts = []
-    if policies.idle_stop_minutes:
-        parts.append(f"idle sleep after {policies.idle_stop_minutes} min")
-    if policies.reclaim_sleeping_after_minutes:
-        parts.append(f"reclaim after {policies.reclaim_sleeping_after_minutes} min queued")
+    pool, parts = policies.pool, []
+    if pool is not None and pool.idle_stop_minutes:
+        parts.append(f"idle sleep after {pool.idle_stop_minutes} min")
+    if pool is not None:
+        parts.append(f"reclaim after {pool.reclaim_sleeping_after_minutes} min queued")
     if policies.office_hours:
         parts.append("office hours Mon-Fri 08:00-19:00")
-    if policies.ttl_hours:
+    if pool is not None and pool.ttl_hours:
         parts.append(
-            f"expiry after {policies.ttl_hours} h (warned {policies.expiry_warning_hours} h before)"
+            f"expiry after {pool.ttl_hours} h (warned {pool.expiry_warning_hours} h before)"
         )
     return f"{policies.name}: " + (", ".join(parts) or "nothing")
 

@@ -55,6 +55,7 @@ from bench.fleet_model import (
 )
 from bench.fleet_ports import FleetEc2, FleetGitHub
 from pullre import actions, deploys, migrate, office_hours, reporting, sleep
+from pullre.config import PoolSettings
 from pullre.db import make_engine, make_session_factory
 from pullre.environments import active_environment
 from pullre.models import (
@@ -86,35 +87,37 @@ _ON_THEIR_WAY = frozenset(
 
 @dataclass(frozen=True)
 class Policies:
-    """What one replay switches on; all off is "always on while the PR is open"."""
+    """What one replay switches on: ``pool`` None and no office hours is "always on"."""
 
     name: str
-    idle_stop_minutes: int = 0
-    reclaim_sleeping_after_minutes: int = 0
-    ttl_hours: int = 0
-    expiry_warning_hours: int = 0
+    #: The ``[pool]`` settings the policies are read from, as ``update_pull.py`` reads them.
+    pool: PoolSettings | None = None
     office_hours: bool = False
 
-    @property
-    def any(self) -> bool:
-        return self.office_hours or any(
-            (self.idle_stop_minutes, self.reclaim_sleeping_after_minutes, self.ttl_hours)
+    @classmethod
+    def on(
+        cls,
+        name: str,
+        *,
+        idle_stop_minutes: int,
+        reclaim_sleeping_after_minutes: int,
+        ttl_hours: int,
+        expiry_warning_hours: int,
+        office_hours: bool,
+    ) -> Policies:
+        pool = PoolSettings(
+            include_drafts=False,
+            lease_seconds=int(LEASE_TTL.total_seconds()),
+            allow_self_signoff=False,
+            idle_stop_minutes=idle_stop_minutes,
+            reclaim_sleeping_after_minutes=reclaim_sleeping_after_minutes,
+            ttl_hours=ttl_hours,
+            expiry_warning_hours=expiry_warning_hours,
         )
+        return cls(name, pool, office_hours)
 
     def for_pass(self) -> PoolPolicies | None:
-        """What ``run_pass`` takes, read the way ``[pool]`` settings are (0 turns a rule off)."""
-        if not (self.idle_stop_minutes or self.reclaim_sleeping_after_minutes or self.ttl_hours):
-            return None
-
-        def minutes(value: int) -> timedelta | None:
-            return timedelta(minutes=value) if value else None
-
-        return PoolPolicies(
-            idle_stop=minutes(self.idle_stop_minutes),
-            reclaim_sleeping_after=minutes(self.reclaim_sleeping_after_minutes),
-            ttl=minutes(self.ttl_hours * 60),
-            expiry_warning=minutes(self.expiry_warning_hours * 60),
-        )
+        return PoolPolicies.from_settings(self.pool) if self.pool is not None else None
 
 
 @dataclass
