@@ -32,7 +32,7 @@ deadline or office-hours edge due) are skipped, at most ``--quiet-minutes`` (60)
 ``--quiet-minutes 0`` runs them all and prints the same numbers, slower. The two runs go in two
 processes (``--jobs 1``: one after the other). Reporting to GitHub, the pass's last step, is
 left out unless ``--report`` is given: it changes nothing on the pool (the test checks that
-too), and re-rendering every PR of the last week on every pass would multiply the run time.
+too), and re-rendering every PR of the last week on every pass makes a run four times slower.
 
 Printed per run, from what the controller recorded: instance-hours (the running spans the
 passes wrote from observed EC2 states) and their price; queue wait per stay, p50 and p95

@@ -136,7 +136,6 @@ class Outcome:
     #: Visits whose wait never ended (the PR merged, or the month ended, first).
     unanswered: int = 0
     stays: int = 0
-    pulls: int = 0
     passes: int = 0
     seconds: float = 0.0
     events: Counter[str] = field(default_factory=Counter)
@@ -309,7 +308,6 @@ class Replay:
         name, number, at = _repo_name(activity.repository), activity.number, activity.at
         if activity.kind is Kind.OPEN:
             self.github.open_pull(OWNER, name, number, activity.author, at)
-            self.outcome.pulls += 1
         elif activity.kind is Kind.PUSH:
             self.github.push(OWNER, name, number, at)
         elif activity.kind is Kind.MERGE:
