@@ -527,6 +527,7 @@ def test_two_passes_at_once_on_mariadb(
 # --- a pass killed anywhere --------------------------------------------------------------------
 
 KILL_ROUNDS = 12
+MAX_KILL_ROUNDS = 30
 
 
 def test_a_pass_killed_at_any_point_is_finished_by_the_next(
@@ -552,7 +553,13 @@ def test_a_pass_killed_at_any_point_is_finished_by_the_next(
     whole_pass_ms = int(float(took) * 1000)
 
     killed_after_ec2 = 0
-    for round_number in range(KILL_ROUNDS):
+    round_number = 0
+    # A loaded machine stretches some phases of a pass more than others, so a fixed number of
+    # random kills may land in EC2 work too seldom to mean something: go on until enough did.
+    while round_number < KILL_ROUNDS or (
+        killed_after_ec2 < KILL_ROUNDS // 4 and round_number < MAX_KILL_ROUNDS
+    ):
+        round_number += 1
         # Heavy churn so a pass has much to do: several stops, releases, assignments, starts.
         for _ in range(3):
             if len(open_pulls) > 4:
