@@ -44,8 +44,9 @@ class Sleeping:
 
     @property
     def why(self) -> str:
-        by = f" by {self.by}" if self.by else ""
-        return f"{REASON_TEXT[self.reason]}{by}"
+        if self.by:
+            return f"put to sleep by {self.by}"
+        return REASON_TEXT[self.reason]
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,10 @@ def money(amount: Decimal) -> str:
 
 
 def hours(value: Decimal) -> str:
+    """Tenths of an hour; minutes under an hour, where tenths would say a short run was 0.0 h."""
+    if Decimal(0) < value < 1:
+        minutes = (value * 60).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        return f"{minutes} min" if minutes else "under a minute"
     return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} h"
 
 

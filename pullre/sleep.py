@@ -61,11 +61,11 @@ def put_to_sleep(
     environment.status = EnvironmentStatus.SLEEPING
     environment.sleep_reason = reason
     environment.slept_at = clock()
-    by = f" by {actor}" if actor else ""
+    why = f"put to sleep by {actor}" if actor else REASON_TEXT[reason]
     events.record(
         session,
         "sleeping",
-        f"#{pull.number} sleeps ({REASON_TEXT[reason]}{by})",
+        f"#{pull.number} sleeps ({why})",
         pull_request=pull,
         server=environment.server,
         reason=reason.value,

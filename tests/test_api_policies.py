@@ -100,7 +100,7 @@ def test_sleep_then_wake_with_a_members_token(
     assert body["sleep"] is None
     assert [e["message"] for e in body["events"][:2]] == [
         "#1 wakes (woken by bob)",
-        "#1 sleeps (put to sleep by hand by bob)",
+        "#1 sleeps (put to sleep by bob)",
     ]
     refused = call(client, "POST", f"/api/v1/pulls/{pull.id}/wake", tokens["bob"])
     assert refused.status_code == 409

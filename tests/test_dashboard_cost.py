@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from pullre import policy_facts
 from pullre.config import Settings
 from pullre.cost import Cost, MonthlyCost
 from pullre.cost_chart import cost_chart
@@ -202,3 +203,31 @@ def test_an_empty_cost_chart_says_so(member_client: FlaskClient) -> None:
     page = text(member_client, "/")
     assert "nothing has cost anything yet" in page
     assert 'class="cost-chart"' not in page
+
+
+@pytest.mark.parametrize(
+    ("hours", "shown"),
+    [
+        (Decimal("0.0004"), "under a minute"),
+        (Decimal("0.05"), "3 min"),
+        (Decimal("0.999"), "60 min"),
+        (Decimal(1), "1.0 h"),
+        (Decimal("12.25"), "12.3 h"),
+    ],
+)
+def test_short_runs_read_in_minutes_rather_than_as_nothing(hours: Decimal, shown: str) -> None:
+    assert policy_facts.hours(hours) == shown
+
+
+def test_a_month_of_short_runs_is_drawn_with_its_minutes_on_the_axis() -> None:
+    """A fresh pool has run minutes only: the chart's scale must not say 0.0 h at full height."""
+    spent = [
+        MonthlyCost(
+            datetime(2026, 11, 1, tzinfo=UTC),
+            "acme/shop",
+            Cost(hours=Decimal("0.05"), unpriced_hours=Decimal("0.05")),
+        )
+    ]
+    chart = cost_chart(spent, NOW, "EUR")
+    assert chart.measure == "hours"
+    assert chart.top == "3 min"

@@ -141,7 +141,7 @@ def test_sleep_now_by_hand_names_who_and_keeps_server_and_schema(
     assert environment.server_id is not None
     assert environment.schema_name == "pr_1_6"
     page = page_of(member_client, pull)
-    assert "put to sleep by hand by member" in page
+    assert "put to sleep by member" in page
     assert "#6 goes to sleep" in " ".join(flash_of(page))
 
 

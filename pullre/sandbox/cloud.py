@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import boto3
 
 REGION = "us-east-1"
+INSTANCE_TYPE: Final = "t3.micro"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "sandbox",
     "AWS_SECRET_ACCESS_KEY": "sandbox",
@@ -63,7 +64,7 @@ def start(pool_size: int) -> tuple[Cloud, list[str]]:
             ImageId=image,
             MinCount=1,
             MaxCount=1,
-            InstanceType="t3.micro",
+            InstanceType=INSTANCE_TYPE,
             TagSpecifications=[
                 {
                     "ResourceType": "instance",

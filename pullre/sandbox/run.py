@@ -212,7 +212,9 @@ def _settings(
         f"[github]\napi_url = {github_url}\ntoken = {github_token}\n"
         f"[aws]\nregion = {cloud.REGION}\nendpoint_url = {ec2_url}\n"
         f"[staging_mysql]\nurl = {found.url if found else ''}\n"
-        "[pool]\nlease_seconds = 30\n"
+        # Short enough to watch an environment fall asleep; priced like AWS's t3.micro.
+        "[pool]\nlease_seconds = 30\nidle_stop_minutes = 10\n"
+        f"[cost]\ninstance_prices = {cloud.INSTANCE_TYPE}=0.0104\n"
     )
     ini.chmod(0o600)
     # No environment layer: the user's own PULLRE_* settings must not leak into the toy.
