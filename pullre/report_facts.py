@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from pullre.clock import Clock
 from pullre.cost import Cost, environment_costs
@@ -32,7 +32,7 @@ from pullre.models import (
 )
 from pullre.pool_policies import EXPIRABLE
 from pullre.pr_comment import CommentView
-from pullre.scenarios import standings
+from pullre.scenarios import standings_for
 from pullre.sleep import last_touched
 from pullre.smoke import counts_text, summary
 from pullre.status import queue_positions
@@ -283,6 +283,7 @@ def _candidates(session: Session, since: datetime) -> list[PullRequest]:
         or_(Environment.status != EnvironmentStatus.RELEASED, Environment.released_at >= since)
     )
     failing = select(GithubReport.pull_request_id).where(GithubReport.last_error.is_not(None))
+    # Joined, not selectin-loaded: selectin loading asks again for every 500 PRs.
     return list(
         session.scalars(
             select(PullRequest)
@@ -294,11 +295,11 @@ def _candidates(session: Session, since: datetime) -> list[PullRequest]:
                 )
             )
             .options(
-                selectinload(PullRequest.repository),
-                selectinload(PullRequest.environments).selectinload(Environment.server),
+                joinedload(PullRequest.repository),
+                joinedload(PullRequest.environments).joinedload(Environment.server),
             )
             .order_by(PullRequest.id)
-        )
+        ).unique()
     )
 
 
@@ -364,6 +365,8 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
     """Every PR that may need a report, with its environments and what was last sent.
 
     ``ttl`` is the pool's expiry (``[pool] ttl_hours``), for the time a warned stay expires.
+    A fixed number of queries whatever the number of PRs: each kind of fact is read for all
+    of them at once (``tests/test_reporting_queries.py`` counts them).
     """
     pulls = [p for p in _candidates(session, clock() - REPORT_AFTER_RELEASE) if p.environments]
     ids = [p.id for p in pulls]
@@ -371,14 +374,22 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
     smoke = _smoke(session, [e.id for p in pulls for e in p.environments])
     slept_by = _slept_by(session, pulls)
     costs = environment_costs(session, [e.id for p in pulls for e in p.environments], until=None)
+    standings = standings_for(session, pulls)
     stored: dict[int, dict[str, Stored]] = {}
     last: dict[int, datetime] = {}
-    for row in session.scalars(select(GithubReport).where(GithubReport.pull_request_id.in_(ids))):
-        stored.setdefault(row.pull_request_id, {})[row.key] = Stored(row.remote_id, row.digest)
-        if row.reported_at is not None:
-            last[row.pull_request_id] = max(
-                row.reported_at, last.get(row.pull_request_id, row.reported_at)
-            )
+    # Columns, not rows: a pass reads every key of every candidate, and mapped rows cost more.
+    for pull_id, key, remote_id, sent, reported_at in session.execute(
+        select(
+            GithubReport.pull_request_id,
+            GithubReport.key,
+            GithubReport.remote_id,
+            GithubReport.digest,
+            GithubReport.reported_at,
+        ).where(GithubReport.pull_request_id.in_(ids))
+    ):
+        stored.setdefault(pull_id, {})[key] = Stored(remote_id, sent)
+        if reported_at is not None:
+            last[pull_id] = max(reported_at, last.get(pull_id, reported_at))
     facts = [
         PullFacts(
             id=pull.id,
@@ -410,7 +421,7 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
             ],
             reports=stored.get(pull.id, {}),
             last_reported=last.get(pull.id),
-            scenarios=tuple((s.scenario.title, s.result) for s in standings(session, pull)),
+            scenarios=tuple((s.scenario.title, s.result) for s in standings.get(pull.id, ())),
             parked=pull.parked,
             pinned_by=pull.pinned_by if pull.pinned_at is not None else None,
             pinned_reason=pull.pinned_reason,

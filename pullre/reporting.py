@@ -61,6 +61,10 @@ ACCEPTANCE_KEY = f"status:{ACCEPTANCE_CONTEXT}"
 #: PR's comment) could hold the reconcile lease for minutes; past this, the rest waits for the
 #: next pass, which starts with the PRs reported longest ago.
 REPORT_BUDGET = timedelta(seconds=30)
+#: The lease is renewed after each PR that asked GitHub anything (each request may take
+#: seconds), and otherwise at least this often: checking unchanged PRs is quick, and renewing
+#: after each of them cost a transaction per PR. Well inside the shortest lease (5 s).
+RENEW_EVERY = timedelta(seconds=1)
 
 
 class Reporter:
@@ -79,6 +83,8 @@ class Reporter:
         self.public_url = public_url.rstrip("/")
         self.currency = currency
         self.errors: list[str] = []
+        #: GitHub requests made so far (sent or failed): a PR that made none did no work.
+        self.requests = 0
 
     def page_url(self, pull: PullFacts) -> str:
         return f"{self.public_url}/pulls/{pull.id}" if self.public_url else ""
@@ -246,6 +252,7 @@ class Reporter:
         stored = pull.reports.get(key)
         if stored is not None and stored.digest == wanted:
             return True
+        self.requests += 1
         try:
             remote_id = request(stored.remote_id if stored else None)
         except GitHubError as exc:
@@ -303,13 +310,17 @@ def report_changes(
     One PR's failure never stops the others, except a rate limit: every later request would be
     refused too, so the rest waits for the next pass (their digests are still stale). So does
     everything left once ``budget`` is spent; at least one PR is reported per call.
+
+    ``renew`` (the pass's lease) is called after each PR that made GitHub requests, and
+    every ``RENEW_EVERY`` otherwise (PRs with nothing new cost no request).
     """
-    started = time.monotonic()
+    started = renewed = time.monotonic()
     with sessions() as session:
         pulls = load(session, clock, ttl=ttl)
         session.commit()  # end the read before GitHub is asked anything
     reporter = Reporter(sessions, github, public_url=public_url, clock=clock, currency=currency)
     for pull in pulls:
+        requests = reporter.requests
         try:
             reporter.report(pull)
         except GitHubRateLimited:
@@ -317,7 +328,10 @@ def report_changes(
         except Exception as exc:  # a bug here must not cost the pass its other PRs' reports
             log.exception("reporting #%s of %s/%s failed", pull.number, pull.owner, pull.name)
             reporter.errors.append(f"{pull.owner}/{pull.name}#{pull.number}: {exc!r}")
-        renew()
+        now = time.monotonic()
+        if reporter.requests != requests or now - renewed >= RENEW_EVERY.total_seconds():
+            renew()
+            renewed = now
         if budget is not None and time.monotonic() - started > budget.total_seconds():
             log.info("reporting budget spent; the rest is reported by the next pass")
             break

@@ -14,6 +14,7 @@ the rule to bite.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -60,31 +61,58 @@ def validate(title: str, steps: list[Step]) -> None:
 
 def attached(session: Session, pull: PullRequest) -> list[tuple[Scenario, str]]:
     """The PR's scenarios, each once, with how it got there; in a stable order (by id)."""
-    by_hand = select(ScenarioAttachment.scenario_id).where(
-        ScenarioAttachment.pull_request_id == pull.id
-    )
-    candidates = session.scalars(
-        select(Scenario)
-        .where(
+    return attached_for(session, [pull]).get(pull.id, [])
+
+
+def attached_for(
+    session: Session, pulls: Sequence[PullRequest]
+) -> dict[int, list[tuple[Scenario, str]]]:
+    """``attached`` for many PRs in two queries whatever their number: PR id → its list."""
+    ids = [pull.id for pull in pulls]
+    if not ids:
+        return {}
+    hand: dict[int, set[int]] = defaultdict(set)
+    for pull_id, scenario_id in session.execute(
+        select(ScenarioAttachment.pull_request_id, ScenarioAttachment.scenario_id).where(
+            ScenarioAttachment.pull_request_id.in_(ids)
+        )
+    ):
+        hand[pull_id].add(scenario_id)
+    wanted = {scenario_id for found in hand.values() for scenario_id in found}
+    by_id: dict[int, Scenario] = {}
+    own: dict[int, list[Scenario]] = defaultdict(list)  # a PR's own, read from its branch
+    by_label: dict[str, list[Scenario]] = defaultdict(list)  # the UI's, by each label
+    for scenario in session.scalars(
+        select(Scenario).where(
             or_(
-                Scenario.id.in_(by_hand),
-                Scenario.pull_request_id == pull.id,
+                Scenario.id.in_(wanted),
+                Scenario.pull_request_id.in_(ids),
                 Scenario.pull_request_id.is_(None),
             )
         )
-        .order_by(Scenario.id)
-    )
-    hand = set(session.scalars(by_hand))
-    labels = set(pull.labels or ())
-    found: list[tuple[Scenario, str]] = []
-    for scenario in candidates:
-        matching = [label for label in scenario.labels or () if label in labels]
-        if scenario.pull_request_id == pull.id:
-            found.append((scenario, "repository"))
-        elif scenario.id in hand:
-            found.append((scenario, "by hand"))
-        elif matching and scenario.pull_request_id is None:
-            found.append((scenario, f"label {matching[0]}"))
+    ):
+        by_id[scenario.id] = scenario
+        if scenario.pull_request_id is not None:
+            own[scenario.pull_request_id].append(scenario)
+        else:
+            for label in set(scenario.labels or ()):
+                by_label[label].append(scenario)
+    found: dict[int, list[tuple[Scenario, str]]] = {}
+    for pull in pulls:
+        labels, mine = set(pull.labels or ()), hand.get(pull.id, set())
+        maybe = {scenario.id: scenario for scenario in own.get(pull.id, ())}
+        maybe.update((i, by_id[i]) for i in mine if i in by_id)
+        for label in labels:
+            maybe.update((scenario.id, scenario) for scenario in by_label.get(label, ()))
+        found[pull.id] = []
+        for scenario_id, scenario in sorted(maybe.items()):
+            matching = [label for label in scenario.labels or () if label in labels]
+            if scenario.pull_request_id == pull.id:
+                found[pull.id].append((scenario, "repository"))
+            elif scenario_id in mine:
+                found[pull.id].append((scenario, "by hand"))
+            elif matching and scenario.pull_request_id is None:
+                found[pull.id].append((scenario, f"label {matching[0]}"))
     return found
 
 
@@ -192,26 +220,37 @@ def outcome(run: ScenarioRun) -> Result:
 
 
 def standings(session: Session, pull: PullRequest) -> list[Standing]:
-    runs = list(
-        session.scalars(
+    return standings_for(session, [pull]).get(pull.id, [])
+
+
+def standings_for(session: Session, pulls: Sequence[PullRequest]) -> dict[int, list[Standing]]:
+    """Each PR's standings (PR id → list), in at most three queries whatever their number."""
+    attached = attached_for(session, pulls)
+    ids = [pull_id for pull_id, found in attached.items() if found]
+    runs: dict[tuple[int, int], list[ScenarioRun]] = defaultdict(list)  # newest first
+    if ids:  # only PRs with scenarios have runs that matter
+        for run in session.scalars(
             select(ScenarioRun)
-            .where(ScenarioRun.pull_request_id == pull.id)
+            .where(ScenarioRun.pull_request_id.in_(ids))
             .order_by(ScenarioRun.id.desc())
-        )
-    )
-    found = []
-    for scenario, how in attached(session, pull):
-        mine = [run for run in runs if run.scenario_id == scenario.id]
-        current = [run for run in mine if run.head_sha == pull.head_sha]
-        settled = [run for run in current if outcome(run) != "in progress"]
-        if settled:
-            found.append(Standing(scenario, how, outcome(settled[0]), settled[0]))
-        elif current:
-            found.append(Standing(scenario, how, "in progress", current[0]))
-        elif mine:
-            found.append(Standing(scenario, how, "stale", mine[0]))
-        else:
-            found.append(Standing(scenario, how, "not run", None))
+        ):
+            runs[(run.pull_request_id, run.scenario_id)].append(run)
+    found: dict[int, list[Standing]] = {}
+    for pull in pulls:
+        found[pull.id] = []
+        for scenario, how in attached.get(pull.id, ()):
+            mine = runs.get((pull.id, scenario.id), [])
+            current = [run for run in mine if run.head_sha == pull.head_sha]
+            settled = [run for run in current if outcome(run) != "in progress"]
+            if settled:
+                standing = Standing(scenario, how, outcome(settled[0]), settled[0])
+            elif current:
+                standing = Standing(scenario, how, "in progress", current[0])
+            elif mine:
+                standing = Standing(scenario, how, "stale", mine[0])
+            else:
+                standing = Standing(scenario, how, "not run", None)
+            found[pull.id].append(standing)
     return found
 
 
