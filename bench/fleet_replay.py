@@ -11,7 +11,8 @@ time it does what the world would have done since the last pass, then runs the p
    environment asleep presses **wake**, ``actions.wake``);
 3. the agent of every box EC2 shows running deploys what its environment asks for, reported
    through ``deploys.record_step`` (fetch running, health ok), so it is ready at this step;
-4. ``reconcile.run_pass`` with the replay's clock, prices and policies.
+4. ``reconcile.run_pass`` with the replay's clock, prices and policies, reporting to the fake
+   GitHub included (the whole pass, as the controller runs it).
 
 Passes that cannot change anything are skipped: after a pass that recorded no event, with no
 instance starting or stopping and no environment on its way, the next pass is at the step of
@@ -32,8 +33,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -54,7 +54,7 @@ from bench.fleet_model import (
     working_time,
 )
 from bench.fleet_ports import FleetEc2, FleetGitHub
-from pullre import actions, deploys, migrate, office_hours, reporting, sleep
+from pullre import actions, deploys, migrate, office_hours, sleep
 from pullre.config import PoolSettings
 from pullre.db import make_engine, make_session_factory
 from pullre.environments import active_environment
@@ -168,7 +168,6 @@ class Replay:
         step: timedelta,
         quiet: timedelta | None,
         directory: Path,
-        report: bool,
     ) -> None:
         self.model, self.policies, self.step, self.quiet = model, policies, step, quiet
         self.clock = _Clock(model.begins)
@@ -180,7 +179,6 @@ class Replay:
         event.listen(self.engine, "connect", _no_fsync)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.pool_policies = policies.for_pass()
-        self.report = report
         self.outcome = Outcome(policies)
         #: PR (repository index, number) -> moments of visits waiting for it to be ready.
         self.waiting: dict[tuple[int, int], list[datetime]] = defaultdict(list)
@@ -381,12 +379,11 @@ class Replay:
         """Run one pass; whether it decided anything (any audit event means it did)."""
         with self.sessions() as session:
             last_event = session.scalar(select(func.max(Event.id))) or 0
-        with _reporting(self.report):
-            report = run_pass(
-                self.engine, self.github, self.ec2, include_drafts=False, lease_ttl=LEASE_TTL,
-                clock=self.clock, prices={INSTANCE_TYPE: PRICE}, policies=self.pool_policies,
-                currency="USD",
-            )  # fmt: skip
+        report = run_pass(
+            self.engine, self.github, self.ec2, include_drafts=False, lease_ttl=LEASE_TTL,
+            clock=self.clock, prices={INSTANCE_TYPE: PRICE}, policies=self.pool_policies,
+            currency="USD",
+        )  # fmt: skip
         self.outcome.passes += 1
         if report.errors:
             raise RuntimeError(f"pass at {self.clock.now:%Y-%m-%d %H:%M}: {report.errors[:3]}")
@@ -416,29 +413,6 @@ class Replay:
             outcome.events.update(session.scalars(select(Event.kind)))
 
 
-@contextmanager
-def _reporting(enabled: bool) -> Iterator[None]:
-    """The pass's last step, reporting to GitHub, left out unless asked for.
-
-    It changes nothing on the pool (only what GitHub is told), and it re-renders every PR
-    released in the last week on every pass, which over a month of history makes it most of
-    a pass's cost: tens of thousands of passes of it would not fit the benchmark's minutes.
-    """
-    if enabled:
-        yield
-        return
-    original = reporting.report_changes
-    reporting.report_changes = _report_nothing
-    try:
-        yield
-    finally:
-        reporting.report_changes = original
-
-
-def _report_nothing(*_: Any, **__: Any) -> list[str]:
-    return []
-
-
 def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
     """A throwaway database: losing it in a crash costs nothing, waiting for the disk does."""
     cursor = dbapi_connection.cursor()
@@ -466,11 +440,7 @@ def replay(
     step: timedelta,
     quiet: timedelta | None,
     directory: Path,
-    report: bool,
 ) -> Outcome:
     """One whole run, from the model's seed: what a worker process is handed."""
-    run = Replay(
-        model, policies, servers=servers, step=step, quiet=quiet, directory=directory,
-        report=report,
-    )  # fmt: skip
+    run = Replay(model, policies, servers=servers, step=step, quiet=quiet, directory=directory)
     return run.run(generate(model))

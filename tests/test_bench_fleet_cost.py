@@ -2,8 +2,8 @@
 
 One simulated day (a Monday, so office hours open and close) of a busy small pool, with
 expiry on so every policy acts: the script must print both runs side by side, the policies
-must save instance-hours, and skipping the passes that cannot change anything (and leaving
-GitHub reporting out) must not change a single number.
+must save instance-hours, and skipping the passes that cannot change anything must not change a
+single number.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def passes(line: str) -> int:
 def test_policies_on_beside_always_on_and_skipping_changes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Both runs in spawned processes and reporting to GitHub, as a full run with --report.
-    out = run(capsys, "--report", "--jobs", "2")
+    # Both runs in spawned processes, as a full run.
+    out = run(capsys, "--jobs", "2")
 
     assert out.startswith("1 days from 2026-03-02 (Europe/Amsterdam), 3 repositories: ")
     assert (
@@ -93,7 +93,7 @@ def test_policies_on_beside_always_on_and_skipping_changes_nothing(
     assert min(ours["asleep"], ours["woken"]) > 0  # a reviewer woke one up, and waited
     assert int(rows["reviewer waits"][1]) >= ours["asleep"]
 
-    # Every step run, in one process, without reporting: the very same numbers, more passes.
+    # Every step run, in one process: the very same numbers, more passes.
     slow = run(capsys, "--quiet-minutes", "0", "--jobs", "1")
     assert table(slow) == rows
     for name in ("always on", "policies on"):
