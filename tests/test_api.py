@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
@@ -28,6 +26,7 @@ from pullre.models import (
     StepStatus,
     User,
 )
+from tests.statement_count import counted_statements
 from tests.web_fixtures import MakeUser
 
 SHA = "a" * 40
@@ -318,20 +317,6 @@ def test_bad_list_parameters_are_400(
     assert message in response.json["error"]
 
 
-@contextmanager
-def counting_queries(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def test_the_list_costs_the_same_queries_whatever_the_count(
     client: FlaskClient, engine: Engine, token: Token, world: World
 ) -> None:
@@ -342,7 +327,7 @@ def test_the_list_costs_the_same_queries_whatever_the_count(
         for number in range(first, first + count):
             world.pull(number, kinds[number % 3], repo=f"acme/r{number % 4}")
         get(client, "/api/v1/pulls?per_page=200", secret)  # the token's last use is written here
-        with counting_queries(engine) as statements:
+        with counted_statements(engine) as statements:
             body = get(client, "/api/v1/pulls?per_page=200", secret).json
         assert len(body["items"]) == body["total"]
         # SAVEPOINTs are the test's rolled-back transaction, not the endpoint's work.

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, delete, event, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import accounts
@@ -35,6 +33,7 @@ from pullre.pool_usage import hourly_usage, usage_chart
 from pullre.status import queue_position, queue_positions
 from pullre.web import create_app
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
+from tests.statement_count import counted_statements
 from tests.web_fixtures import PASSWORD, log_in, make_settings
 
 FETCH = {"X-Requested-With": "fetch"}
@@ -311,20 +310,6 @@ def test_github_links_follow_an_enterprise_api_url(
     client = app.test_client()
     log_in(client, "bob")
     assert 'href="https://ghe.example.com/acme/shop/pull/3"' in text(client, "/")
-
-
-@contextmanager
-def counted_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def seed_mixed(session: Session, count: int) -> None:

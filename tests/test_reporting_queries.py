@@ -7,15 +7,12 @@ week, so a query (or a lease renewal) per PR made it most of an idle pass's cost
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import report_facts, reporting, scenarios
@@ -37,6 +34,7 @@ from pullre.models import (
     StepStatus,
 )
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
+from tests.statement_count import counted_statements
 
 STEPS = [{"action": "Open the cart", "expected": "It is empty"}]
 KINDS = 6
@@ -53,20 +51,6 @@ def expected_scenarios(number: int) -> tuple[tuple[str, str], ...]:
 
 def clock() -> datetime:
     return NOW
-
-
-@contextmanager
-def counted_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 @dataclass
