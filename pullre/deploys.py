@@ -241,7 +241,26 @@ def record_heartbeat(
     agent_version: str,
     deployed_sha: str | None,
     clock: Clock,
-) -> None:
+    environment_id: int | None = None,
+    app_in_use: bool | None = None,
+) -> Environment | None:
+    """Note the agent's pass; when it saw clients on the app, that is the environment's activity.
+
+    ``app_in_use`` (None from agents that cannot tell, or too old to say) touches only the
+    environment this server serves now, and only when the agent speaks of that one: never a
+    sleeping or released one, nor the next PR's from a late report about the previous app. No
+    event is recorded: a reviewer's session would write one a minute. Returns the environment
+    touched, if any.
+    """
     server.last_heartbeat = clock()
     server.agent_version = agent_version[:40]
     server.deployed_sha = deployed_sha
+    if app_in_use is not True or environment_id is None:
+        return None
+    environment = serving_environment(session, server)
+    if environment is None or environment.id != environment_id:
+        return None
+    # As ``sleep.touch`` does, for this server's environment rather than the PR's newest.
+    environment.last_activity_at = clock()
+    environment.expiry_warned_at = None
+    return environment

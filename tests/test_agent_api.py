@@ -16,6 +16,7 @@ from pullre.models import (
     DeployStep,
     Environment,
     EnvironmentStatus,
+    Event,
     GithubUser,
     PullRequest,
     Repository,
@@ -23,6 +24,7 @@ from pullre.models import (
 )
 from pullre.servers import register_server
 from pullre.web import create_app
+from pullre.web.request_clock import CLOCK_KEY
 from tests.web_fixtures import make_settings
 
 SHA = "a" * 40
@@ -179,6 +181,110 @@ def test_heartbeat_records_the_agent(
     server = session.scalars(select(Server).where(Server.instance_id == "i-00000001")).one()
     assert (server.agent_version, server.deployed_sha) == ("0.1.0", SHA)
     assert server.last_heartbeat is not None
+
+
+def _heartbeat(client: FlaskClient, token: str, environment_id: int | None, **extra: object) -> int:
+    body: dict[str, object] = {
+        "agent_version": "0.2.0",
+        "deployed_sha": SHA,
+        "app_running": True,
+        "environment_id": environment_id,
+        **extra,
+    }
+    return client.post(
+        "/api/agent/heartbeat", headers={"Authorization": f"Bearer {token}"}, json=body
+    ).status_code
+
+
+LONG_AGO = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def quiet_ready(
+    app: Flask, session: Session, staged: tuple[Environment, str, str]
+) -> tuple[Environment, str]:
+    """The staged environment ready, untouched since LONG_AGO and warned of its expiry; the
+    app's request clock says NOW."""
+    app.extensions[CLOCK_KEY] = lambda: NOW
+    env, token, _ = staged
+    env.status = EnvironmentStatus.READY
+    env.last_activity_at = LONG_AGO
+    env.expiry_warned_at = LONG_AGO
+    session.commit()
+    return env, token
+
+
+def _activity(session: Session, env: Environment) -> tuple[datetime | None, datetime | None]:
+    session.expire_all()
+    fresh = session.get_one(Environment, env.id)
+    return _utc(fresh.last_activity_at), _utc(fresh.expiry_warned_at)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def test_a_heartbeat_of_an_app_in_use_is_activity_of_the_serving_environment(
+    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str]
+) -> None:
+    env, token = quiet_ready
+    events_before = session.scalars(select(Event.kind)).all()
+    assert _heartbeat(client, token, env.id, app_in_use=True) == 200
+    assert _activity(session, env) == (NOW, None)
+    # No event: one a minute per reviewer would drown the log.
+    assert session.scalars(select(Event.kind)).all() == events_before
+
+
+@pytest.mark.parametrize("extra", [{"app_in_use": False}, {"app_in_use": None}, {}])
+def test_an_app_not_in_use_or_an_agent_that_cannot_tell_touches_nothing(
+    client: FlaskClient,
+    session: Session,
+    quiet_ready: tuple[Environment, str],
+    extra: dict[str, object],
+) -> None:
+    env, token = quiet_ready
+    assert _heartbeat(client, token, env.id, **extra) == 200
+    assert _activity(session, env) == (LONG_AGO, LONG_AGO)
+    server = session.get_one(Server, env.server_id)
+    session.refresh(server)
+    assert server.agent_version == "0.2.0"  # the heartbeat itself is still recorded
+
+
+def test_a_sleeping_environment_is_not_touched_by_its_app_in_use(
+    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str]
+) -> None:
+    env, token = quiet_ready
+    env.status = EnvironmentStatus.SLEEPING
+    session.commit()
+    assert _heartbeat(client, token, env.id, app_in_use=True) == 200
+    assert _activity(session, env) == (LONG_AGO, LONG_AGO)
+
+
+def test_an_app_in_use_counts_only_for_the_environment_the_agent_reports_on(
+    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str]
+) -> None:
+    env, token = quiet_ready
+    # A late pass about the previous PR's app, or one that has no environment.
+    assert _heartbeat(client, token, env.id + 1000, app_in_use=True) == 200
+    assert _heartbeat(client, token, None, app_in_use=True) == 200
+    assert _activity(session, env) == (LONG_AGO, LONG_AGO)
+
+
+@pytest.mark.parametrize(
+    "extra", [{"app_in_use": "yes"}, {"app_in_use": 1}, {"environment_id": "7"}]
+)
+def test_a_heartbeat_with_a_malformed_app_in_use_is_refused(
+    client: FlaskClient,
+    session: Session,
+    quiet_ready: tuple[Environment, str],
+    extra: dict[str, object],
+) -> None:
+    env, token = quiet_ready
+    body = {"environment_id": env.id, "app_in_use": True, **extra}
+    environment_id = body.pop("environment_id")
+    assert _heartbeat(client, token, environment_id, **body) == 400  # type: ignore[arg-type]
+    assert _activity(session, env) == (LONG_AGO, LONG_AGO)
 
 
 def test_a_push_asks_for_redeploy_until_the_agent_starts_it(

@@ -80,6 +80,7 @@ def test_client_runs_one_pass_and_reports_a_refused_token(
             "deployed_sha": None,
             "app_running": False,
             "environment_id": None,
+            "app_in_use": None,  # no app, so nothing to tell
         }
     ]
 

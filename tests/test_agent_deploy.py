@@ -44,7 +44,14 @@ def test_first_deploy_runs_the_pr_head_and_reports_every_step(
         (r.body["environment_id"], r.body["head_sha"]) for r in fake_controller.step_requests()
     } == {(7, sha)}
     assert fake_controller.heartbeats() == [
-        {"agent_version": "0.1.0", "deployed_sha": sha, "app_running": True, "environment_id": 7}
+        {
+            "agent_version": "0.1.0",
+            "deployed_sha": sha,
+            "app_running": True,
+            "environment_id": 7,
+            # No client but the agent's own health check, which does not count.
+            "app_in_use": False,
+        }
     ]
     env = json.loads(agent.get(git_origin.port, "/env"))
     assert env["PULLRE_PR_NUMBER"] == "12"
@@ -154,6 +161,7 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
         "deployed_sha": None,
         "app_running": False,
         "environment_id": 7,
+        "app_in_use": None,
     }
 
     fake_controller.clear()
@@ -235,6 +243,7 @@ def test_unassignment_stops_the_app(
             "deployed_sha": None,
             "app_running": False,
             "environment_id": None,
+            "app_in_use": None,
         }
     ]
     assert agent.state().checkouts == []

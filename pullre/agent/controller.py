@@ -86,8 +86,15 @@ class Controller:
             raise
 
     def heartbeat(
-        self, deployed_sha: str | None, app_running: bool, environment_id: int | None
+        self,
+        deployed_sha: str | None,
+        app_running: bool,
+        environment_id: int | None,
+        *,
+        app_in_use: bool | None = None,
     ) -> None:
+        """``app_in_use``: clients used the app since the last pass (``activity``); None when
+        this box cannot tell. The controller counts True as activity of the environment."""
         self._call(
             "POST",
             "/api/agent/heartbeat",
@@ -96,6 +103,7 @@ class Controller:
                 "deployed_sha": deployed_sha,
                 "app_running": app_running,
                 "environment_id": environment_id,
+                "app_in_use": app_in_use,
             },
         )
 

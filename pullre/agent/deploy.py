@@ -7,6 +7,10 @@ cannot be reached nothing is touched: the app keeps serving and the next pass as
 A sha whose deploy failed is retried after growing pauses (1, 2, 4 ... 60 minutes) instead of
 every pass, so a broken PR does not rebuild every minute; a new push or a ``redeploy`` request
 from the controller deploys at once.
+
+The heartbeat also says whether clients used the app since the last pass (``activity``: the
+app port's sockets, sampled at the start of the pass and again at its end), so a reviewer
+clicking through the staging app keeps the environment awake.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pullre.agent import lock, state, supervisor
+from pullre.agent import activity, lock, state, supervisor
 from pullre.agent.assignment import Assignment, InvalidAssignment
 from pullre.agent.controller import (
     Controller,
@@ -66,11 +70,22 @@ def app_running(current: state.State) -> bool:
     return app is not None and supervisor.is_alive(app.pid, app.start_time)
 
 
+def app_in_use(current: state.State) -> bool | None:
+    """Whether clients are (or were within about a minute) connected to the app's port, not
+    counting the agent's own checks; None when unknown (no app or port known, not Linux)."""
+    app = current.app
+    if app is None or app.port is None:
+        return None
+    return activity.in_use(activity.sample(app.port), current.app_probed_at)
+
+
 def _locked_pass(
     settings: AgentSettings, controller: Controller, environ: Mapping[str, str]
 ) -> int:
     workdir = settings.workdir
     current = state.load(workdir)
+    # Before this pass's own checks can leave sockets of their own on the app's port.
+    used_before, served_before = app_in_use(current), current.environment_id
     try:
         assignment = controller.assignment()
     except ControllerUnavailable as exc:
@@ -98,8 +113,13 @@ def _locked_pass(
         finally:
             state.save(workdir, current)
 
+    in_use = app_in_use(current)
+    if current.environment_id is not None and current.environment_id == served_before:
+        in_use = activity.either(used_before, in_use)  # else it was another PR's app
     try:
-        controller.heartbeat(current.deployed_sha, app_running(current), current.environment_id)
+        controller.heartbeat(
+            current.deployed_sha, app_running(current), current.environment_id, app_in_use=in_use
+        )
     except (ControllerUnavailable, ControllerRefused) as exc:
         log.warning("heartbeat not delivered: %s", exc)
     return 0

@@ -25,6 +25,8 @@ class App:
     start_time: int | None
     sha: str
     checkout: str
+    #: The port it listens on (None in state files written before the agent recorded it).
+    port: int | None = None
 
 
 @dataclass
@@ -46,6 +48,9 @@ class State:
     failure: Failure | None = None
     next_checkout: int = 1
     checkouts: list[str] = field(default_factory=list)
+    #: When the agent's own health or smoke checks last talked to the app (epoch seconds), so
+    #: their closed connections are not taken for a reviewer's (see ``activity``).
+    app_probed_at: float | None = None
 
 
 def path_in(workdir: Path) -> Path:

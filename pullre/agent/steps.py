@@ -136,7 +136,10 @@ class Deploy:
             return
         self.report("smoke", "running", f"{len(checks)} fast check(s)")
         target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
-        report = run_smoke(checks, "fast", target, budget=SMOKE_BUDGET_S)
+        try:
+            report = run_smoke(checks, "fast", target, budget=SMOKE_BUDGET_S)
+        finally:
+            self.state.app_probed_at = time.time()
         if report.status != "pass":
             self.fail("smoke", report.text(), report.to_json())
         self.report("smoke", "ok", report.text(), report.to_json())
@@ -166,8 +169,11 @@ class Deploy:
         self.report("smoke", "running", f"{len(checks)} check(s), deep tier")
         target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
         # One report of both tiers, labelled deep: each check keeps its own tier in the rows.
-        fast = run_smoke(config.smoke, "fast", target, budget=SMOKE_BUDGET_S)
-        deep = run_smoke(config.smoke, "deep", target, budget=SMOKE_BUDGET_S)
+        try:
+            fast = run_smoke(config.smoke, "fast", target, budget=SMOKE_BUDGET_S)
+            deep = run_smoke(config.smoke, "deep", target, budget=SMOKE_BUDGET_S)
+        finally:
+            self.state.app_probed_at = time.time()
         report = Report("deep", fast.results + deep.results, fast.time_ms + deep.time_ms)
         status = "ok" if report.status == "pass" else "failed"
         self.report("smoke", status, report.text(), report.to_json())
@@ -212,16 +218,23 @@ class Deploy:
         except OSError as exc:
             self.fail("start", f"cannot run {config.start[0]!r}: {exc.strerror or exc}")
         self.state.app = App(
-            pid=pid, start_time=supervisor.start_time(pid), sha=a.head_sha, checkout=str(checkout)
+            pid=pid,
+            start_time=supervisor.start_time(pid),
+            sha=a.head_sha,
+            checkout=str(checkout),
+            port=config.port,
         )
         save(self.workdir, self.state)
         self.report("start", "ok", f"started pid {pid}: {shlex.join(config.start)}")
 
         self.report("health", "running")
         app = self.state.app
-        outcome = health.wait_healthy(
-            app.pid, app.start_time, config.port, config.health_path, config.health_timeout
-        )
+        try:
+            outcome = health.wait_healthy(
+                app.pid, app.start_time, config.port, config.health_path, config.health_timeout
+            )
+        finally:
+            self.state.app_probed_at = time.time()
         if not outcome.ok:
             stop_app(self.state)  # a half-started app only holds the port for the next try
             self.fail(

@@ -19,6 +19,7 @@ from pullre.config import Settings
 from pullre.models import Server, StepStatus
 from pullre.servers import find_server_by_token
 from pullre.web.db_session import get_session
+from pullre.web.request_clock import clock
 
 blueprint = Blueprint("agent_api", __name__, url_prefix="/api/agent")
 
@@ -138,6 +139,8 @@ def _results(body: dict[str, Any], step: str) -> dict[str, Any] | None:
 
 @blueprint.post("/heartbeat")
 def heartbeat() -> Response:
+    """``app_in_use`` (true, false, or null/absent from agents that cannot tell) counts as the
+    serving environment's activity when true: a reviewer is using the staging app itself."""
     body = _body()
     session = get_session()
     deploys.record_heartbeat(
@@ -145,7 +148,9 @@ def heartbeat() -> Response:
         _server(),
         agent_version=_field(body, "agent_version", str),
         deployed_sha=_field(body, "deployed_sha", str, optional=True),
-        clock=system_clock,
+        environment_id=_field(body, "environment_id", int, optional=True),
+        app_in_use=_field(body, "app_in_use", bool, optional=True),
+        clock=clock(),
     )
     session.commit()
     return jsonify(ok=True)
