@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,6 +102,53 @@ def test_the_agent_deploys_what_the_real_controller_assigns(
         with live_server.session_factory() as session:
             assert session.get_one(Server, server_id).deployed_sha is None
         assert not supervisor.is_alive(pid, None)
+    finally:
+        app = agent.state().app
+        if app is not None:
+            supervisor.stop(app.pid, app.start_time, timeout=5)
+
+
+def test_a_reviewer_using_the_staging_app_is_activity_on_the_controller(
+    live_server: LiveServer,
+    git_origin: OriginRepo,
+    tmp_path: Path,
+) -> None:
+    sha = git_origin.commit({"README": "pr 14\n"})
+    git_origin.open_pr(14, sha)
+    assigned = assign_on_controller(
+        live_server.session_factory, git_origin, 14, sha, instance_id="i-0000000b"
+    )
+    settings = AgentSettings(
+        controller_url=live_server.url, token=assigned.token, workdir=tmp_path / "agent"
+    )
+    agent = Agent(settings=settings, environ={})
+    long_ago = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    try:
+        assert agent.run() == 0
+        with live_server.session_factory() as session:
+            environment = session.get_one(Environment, assigned.environment_id)
+            assert environment.status is EnvironmentStatus.READY
+            environment.last_activity_at = long_ago
+            environment.expiry_warned_at = long_ago
+            session.commit()
+
+        assert agent.run() == 0  # nobody but the agent's own checks: untouched
+        with live_server.session_factory() as session:
+            environment = session.get_one(Environment, assigned.environment_id)
+            assert environment.last_activity_at is not None
+            assert environment.last_activity_at.replace(tzinfo=UTC) == long_ago
+
+        # A reviewer's browser holds a connection to the staging app during the next pass.
+        with socket.create_connection(("127.0.0.1", git_origin.port)) as browser:
+            browser.sendall(b"GET / HTTP/1.1\r\nHost: stage\r\n")
+            assert agent.run() == 0
+
+        with live_server.session_factory() as session:
+            environment = session.get_one(Environment, assigned.environment_id)
+            assert environment.last_activity_at is not None
+            assert environment.last_activity_at.replace(tzinfo=UTC) > long_ago
+            assert environment.expiry_warned_at is None
+            assert environment.status is EnvironmentStatus.READY
     finally:
         app = agent.state().app
         if app is not None:

@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from pullre import deploys
-from pullre.agent import activity
+from pullre.agent import activity, state
 from pullre.models import Server
 from pullre.pool_policies import PoolPolicies
+from tests.agent_fixtures import Agent, FakeController, OriginRepo
 from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World
 from tests.test_pool_policies import T0
@@ -168,6 +169,74 @@ def _wait_for(port: int, done: Callable[[activity.Sample], bool]) -> activity.Sa
         if done(found) or time.monotonic() > deadline:
             return found
         time.sleep(0.01)
+
+
+# -- the agent's pass: its heartbeat carries what the app port saw ------------------------------
+
+
+@linux_only
+def test_the_heartbeat_says_whether_the_app_had_clients(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+) -> None:
+    sha = git_origin.commit({"README": "pr 12\n"}, "pr work")
+    git_origin.open_pr(12, sha)
+    fake_controller.assignment = git_origin.assignment(12, sha)
+    port = git_origin.port
+
+    assert agent.run() == 0  # deploys; its health check closed its connection, app first
+    assert agent.state().app is not None
+    assert agent.state().app.port == port  # type: ignore[union-attr]
+    assert fake_controller.heartbeats()[-1]["app_in_use"] is False
+
+    # A reviewer's browser holds a connection open to the app (a keep-alive between clicks).
+    fake_controller.clear()
+    browser = socket.create_connection(("127.0.0.1", port))
+    try:
+        browser.sendall(b"GET / HTTP/1.1\r\nHost: stage\r\n")  # headers still coming
+        assert agent.run() == 0
+        assert fake_controller.steps() == []  # nothing to deploy: only the sample says "used"
+        assert fake_controller.heartbeats()[-1]["app_in_use"] is True
+    finally:
+        browser.close()
+
+    # Over a minute after the deploy's checks: a request answered and closed since the last
+    # pass still shows, as the app side's TIME_WAIT (the sample app speaks HTTP/1.0 and closes
+    # first, as servers ending a keep-alive do).
+    backdate_probes(agent, seconds=activity.TIME_WAIT_S + 5)
+    before = activity.sample(port)
+    assert before is not None
+    assert agent.get(port) == f"ok {sha}"
+    after = _wait_for(port, lambda s: s.time_wait > before.time_wait)
+    assert after.established == 0
+    assert after.time_wait > before.time_wait
+    fake_controller.clear()
+    assert agent.run() == 0
+    assert fake_controller.heartbeats()[-1]["app_in_use"] is True
+
+
+@linux_only
+def test_the_agents_own_checks_right_before_the_heartbeat_are_not_a_reviewer(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+) -> None:
+    sha = git_origin.commit({"README": "pr 12\n"}, "pr work")
+    git_origin.open_pr(12, sha)
+    fake_controller.assignment = git_origin.assignment(12, sha)
+    assert agent.run() == 0
+    fake_controller.clear()
+    fake_controller.assignment = git_origin.assignment(12, sha, redeploy=True)
+
+    assert agent.run() == 0  # a redeploy: a new app, health-checked again in this pass
+
+    assert ("health", "ok") in fake_controller.steps()
+    assert fake_controller.heartbeats()[-1]["app_in_use"] is False
+
+
+def backdate_probes(agent: Agent, *, seconds: float) -> None:
+    """Move the agent's last own check back in time in its state file, as a later pass sees it."""
+    current = agent.state()
+    assert current.app_probed_at is not None
+    current.app_probed_at -= seconds
+    state.save(agent.settings.workdir, current)
 
 
 # -- the controller: an environment in use is not put to sleep -----------------------------------
