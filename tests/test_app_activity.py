@@ -1,6 +1,7 @@
 """A reviewer using the staging app itself keeps its environment awake.
 
-The agent's side against real sockets of this machine's kernel (``/proc/net/tcp``): a server
+The agent's side against real sockets of this machine's kernel (``/proc/net/tcp``, so these
+tests need Linux, like the staging boxes the agent runs on): a server
 socket on a free port stands for the app, a client connection for the reviewer. The
 controller's side through a whole reconcile pass: an environment whose agent reports its app in
 use is not put to sleep by idle sleep.
@@ -26,10 +27,6 @@ from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World
 from tests.test_pool_policies import T0
 
-linux_only = pytest.mark.skipif(
-    not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc/net/tcp"
-)
-
 
 @pytest.fixture
 def app_socket() -> Iterator[socket.socket]:
@@ -50,7 +47,6 @@ def seen(port: int, probed_at: float | None = None) -> bool | None:
     return activity.in_use(activity.sample(port), probed_at)
 
 
-@linux_only
 def test_a_connected_client_is_use_and_a_listening_app_alone_is_not(
     app_socket: socket.socket,
 ) -> None:
@@ -74,7 +70,6 @@ def test_a_connected_client_is_use_and_a_listening_app_alone_is_not(
         accepted.close()
 
 
-@linux_only
 def test_a_connection_the_app_closed_is_still_seen_for_a_minute_unless_the_agent_probed(
     app_socket: socket.socket,
 ) -> None:
@@ -95,7 +90,6 @@ def test_a_connection_the_app_closed_is_still_seen_for_a_minute_unless_the_agent
     assert activity.in_use(found, probed_at=found.at - activity.TIME_WAIT_S - 1) is True
 
 
-@linux_only
 def test_a_connection_the_client_closed_leaves_nothing_on_the_app_port(
     app_socket: socket.socket,
 ) -> None:
@@ -111,7 +105,6 @@ def test_a_connection_the_client_closed_leaves_nothing_on_the_app_port(
     assert activity.in_use(found, probed_at=None) is False
 
 
-@linux_only
 def test_only_the_app_port_counts_not_the_port_a_client_connects_from(
     app_socket: socket.socket,
 ) -> None:
@@ -174,7 +167,6 @@ def _wait_for(port: int, done: Callable[[activity.Sample], bool]) -> activity.Sa
 # -- the agent's pass: its heartbeat carries what the app port saw ------------------------------
 
 
-@linux_only
 def test_the_heartbeat_says_whether_the_app_had_clients(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
@@ -214,7 +206,6 @@ def test_the_heartbeat_says_whether_the_app_had_clients(
     assert fake_controller.heartbeats()[-1]["app_in_use"] is True
 
 
-@linux_only
 def test_the_agents_own_checks_right_before_the_heartbeat_are_not_a_reviewer(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
 ) -> None:
