@@ -7,6 +7,11 @@ whoever started it, only on the PR's current head, and never by the PR's author 
 answers with a redirect (post/redirect/get), so the run page works without JavaScript;
 ``static/scenario_run.js`` only adds keyboard shortcuts.
 
+A scenario written in the UI is edited or deleted by its owner or an admin (checked here, not
+just hidden); one read from a PR's branch changes in that branch. Runs copy the steps, so an
+edit never rewrites what was signed off, and a scenario that was run cannot be deleted (see
+``scenarios.delete``).
+
 Running a scenario is using the environment: starting a run wakes a sleeping one (the runner
 needs the app), and every step shown or recorded resets its idle-sleep and expiry clocks.
 """
@@ -21,12 +26,12 @@ from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from pullre import scenario_sources, scenarios, sleep
+from pullre import events, scenario_sources, scenarios, sleep
 from pullre.clock import Clock, system_clock
 from pullre.config import ConfigError, Settings
 from pullre.github import GitHub, make_github
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
-from pullre.scenario_markdown import ScenarioFormatError, parse, parse_labels
+from pullre.scenario_markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
 from pullre.web import request_clock
 from pullre.web.db_session import get_session
 
@@ -69,29 +74,117 @@ def index() -> str:
     return render_template("scenarios/index.html", scenarios=list(rows), title="Scenarios")
 
 
+def _parsed(form: ScenarioForm) -> ParsedScenario | None:
+    """The form's scenario, or None with the problem added to the form's errors."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        parsed = parse(f"# {form.title.data}\n{form.steps.data}", "steps")
+        scenarios.validate(parsed.title, list(parsed.steps))
+    except ScenarioFormatError as exc:
+        form.steps.errors.append(str(exc).replace("steps:", "line ", 1))
+        return None
+    return ParsedScenario(parsed.title, parsed.steps, parse_labels(form.labels.data or ""))
+
+
 @blueprint.route("/scenarios/new", methods=["GET", "POST"])
 def new() -> Response | str:
     form = ScenarioForm()
-    if form.validate_on_submit():
-        try:
-            parsed = parse(f"# {form.title.data}\n{form.steps.data}", "steps")
-            scenarios.validate(parsed.title, list(parsed.steps))
-        except ScenarioFormatError as exc:
-            form.steps.errors.append(str(exc).replace("steps:", "line ", 1))
-        else:
-            session = get_session()
-            session.add(
-                Scenario(
-                    title=parsed.title,
-                    steps=[step.as_dict() for step in parsed.steps],
-                    labels=list(parse_labels(form.labels.data or "")),
-                    owner_id=current_user.id,
-                )
+    parsed = _parsed(form)
+    if parsed is not None:
+        session = get_session()
+        session.add(
+            Scenario(
+                title=parsed.title,
+                steps=[step.as_dict() for step in parsed.steps],
+                labels=list(parsed.labels),
+                owner_id=current_user.id,
             )
-            session.commit()
-            flash(f"Scenario “{parsed.title}” saved.", "success")
-            return redirect(url_for(".index"))
+        )
+        session.commit()
+        flash(f"Scenario “{parsed.title}” saved.", "success")
+        return redirect(url_for(".index"))
     return render_template("form.html", form=form, title="New scenario")
+
+
+def _scenario(scenario_id: int) -> Scenario:
+    scenario = get_session().get(Scenario, scenario_id)
+    if scenario is None:
+        abort(404)
+    return scenario
+
+
+def _changeable(scenario_id: int) -> Scenario:
+    """The scenario if the current user may edit or delete it, else 403 whatever a page showed."""
+    scenario = _scenario(scenario_id)
+    if not scenarios.may_change(scenario, current_user.id, current_user.is_admin):
+        abort(403)
+    return scenario
+
+
+@blueprint.get("/scenarios/<int:scenario_id>")
+def show(scenario_id: int) -> str:
+    scenario, session = _scenario(scenario_id), get_session()
+    pull = session.get(PullRequest, scenario.pull_request_id or 0)
+    gated = scenarios.gated_pulls(session, scenario)
+    return render_template(
+        "scenarios/show.html", scenario=scenario, pull=pull, gated=gated,
+        runs=scenarios.run_count(session, scenario),
+        may_change=scenarios.may_change(scenario, current_user.id, current_user.is_admin),
+        title=scenario.title,
+    )  # fmt: skip
+
+
+@blueprint.route("/scenarios/<int:scenario_id>/edit", methods=["GET", "POST"])
+def edit(scenario_id: int) -> Response | str:
+    scenario = _changeable(scenario_id)
+    form = ScenarioForm(
+        data={
+            "title": scenario.title,
+            "labels": ", ".join(scenario.labels or ()),
+            "steps": scenarios.steps_text(scenario.steps),
+        }
+    )
+    parsed = _parsed(form)
+    if parsed is not None:
+        session = get_session()
+        before = {"title": scenario.title, "labels": list(scenario.labels or ())}
+        scenario.title = parsed.title
+        scenario.steps = [step.as_dict() for step in parsed.steps]  # a new list: JSON column
+        scenario.labels = list(parsed.labels)
+        scenario.updated_at = request_clock.now()
+        events.record(
+            session, "scenario.edited",
+            f"scenario “{parsed.title}” edited by {current_user.username}",
+            scenario_id=scenario.id, actor=current_user.username, before=before,
+            labels=list(parsed.labels), steps=len(parsed.steps),
+        )  # fmt: skip
+        session.commit()
+        flash(f"Scenario “{parsed.title}” saved.", "success")
+        return redirect(url_for(".show", scenario_id=scenario.id))
+    return render_template(
+        "scenarios/edit.html", form=form, scenario=scenario, title=f"Edit “{scenario.title}”"
+    )
+
+
+@blueprint.post("/scenarios/<int:scenario_id>/delete")
+def delete(scenario_id: int) -> Response:
+    scenario, session = _changeable(scenario_id), get_session()
+    title, gated = scenario.title, scenarios.gated_pulls(session, scenario)
+    try:
+        scenarios.delete(session, scenario)
+    except scenarios.ScenarioRefused as exc:
+        session.rollback()
+        flash(f"Not deleted: {exc}.", "error")
+        return redirect(url_for(".show", scenario_id=scenario_id))
+    events.record(
+        session, "scenario.deleted", f"scenario “{title}” deleted by {current_user.username}",
+        scenario_id=scenario_id, actor=current_user.username,
+        pull_request_ids=[pull.id for pull in gated],
+    )  # fmt: skip
+    session.commit()
+    flash(f"Scenario “{title}” deleted.", "success")
+    return redirect(url_for(".index"))
 
 
 def _github() -> GitHub | None:
