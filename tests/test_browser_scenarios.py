@@ -102,6 +102,15 @@ def test_write_attach_run_sign_off_then_a_push_makes_it_stale(
     )
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("cell", name="Pay <b>by</b> invoice")).to_be_visible()
+    page.get_by_role("link", name="Pay <b>by</b> invoice").click()  # its owner edits it
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Steps")).to_have_value(
+        "1. Buy a book with Invoice\nExpected: Invoice mentioned\n"
+        "2. Open the orders\nExpected: Awaiting payment"
+    )
+    page.get_by_label("Labels").fill("invoices")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("labels: invoices")).to_be_visible()
 
     page.goto(f"{server.url}/pulls/{pull_id}")
     page.get_by_role("link", name=f"Scenarios of #{number}").click()
