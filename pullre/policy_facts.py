@@ -7,7 +7,6 @@ stay ended, whether it waits for office hours, and what its running time has cos
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,14 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullre import office_hours
-from pullre.cost import Cost, span_cost
+from pullre.cost import Cost, pull_costs
 from pullre.models import (
     Environment,
     EnvironmentStatus,
     Event,
     PullRequest,
     Repository,
-    RunningSpan,
     SleepReason,
 )
 from pullre.pool_policies import EXPIRABLE
@@ -136,39 +134,6 @@ def last_release_reason(session: Session, pull: PullRequest) -> tuple[str, datet
     return latest.release_reason, latest.released_at
 
 
-@dataclass(frozen=True)
-class Costs:
-    by_environment: dict[int, Cost]
-    by_pull: dict[int, Cost]
-
-
-def costs(session: Session, pull_ids: Collection[int], *, now: datetime) -> Costs:
-    """Running cost up to ``now`` per stay and per PR (all its stays), in one query.
-
-    A run still going on counts up to now and is also given as ``running_since``. Spans are
-    priced as :func:`pullre.cost.environment_costs` prices them (their own copied-in price).
-    """
-    by_environment: dict[int, Cost] = {}
-    by_pull: dict[int, Cost] = {}
-    if not pull_ids:
-        return Costs(by_environment, by_pull)
-    rows = session.execute(
-        select(RunningSpan, Environment.pull_request_id)
-        .join(Environment, Environment.id == RunningSpan.environment_id)
-        .where(Environment.pull_request_id.in_(list(pull_ids)))
-    )
-    for span, pull_id in rows:
-        assert span.environment_id is not None
-        stretch = span_cost(span, span.started_at, span.ended_at or now)
-        if span.ended_at is None:
-            stretch += Cost(running_since=span.started_at)
-        by_environment[span.environment_id] = (
-            by_environment.get(span.environment_id, Cost()) + stretch
-        )
-        by_pull[pull_id] = by_pull.get(pull_id, Cost()) + stretch
-    return Costs(by_environment, by_pull)
-
-
 def money(amount: Decimal) -> str:
     """Cents, unless a real amount would show as 0.00 (cheap instances, short runs)."""
     if Decimal(0) < amount < _CENT:
@@ -222,7 +187,7 @@ def policy_view(
     now: datetime,
 ) -> PolicyView:
     repository = pull.repository
-    found = costs(session, [pull.id], now=now)
+    found = pull_costs(session, [pull.id], until=now)
     return PolicyView(
         sleeping=sleeping(session, environment, repository, now),
         pin=pin(pull),

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from pullre import policy_facts
-from pullre.cost import Cost
+from pullre.cost import Cost, pull_cost, pull_costs
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Environment,
@@ -110,7 +110,7 @@ def list_pulls(
         if any(env.status is EnvironmentStatus.QUEUED for env, _ in environments.values())
         else {}
     )
-    costs = policy_facts.costs(session, [pull.id for pull, _ in rows], now=policies.now)
+    costs = pull_costs(session, [pull.id for pull, _ in rows], until=policies.now)
     items = []
     for pull, repository in rows:
         environment, server = environments.get(pull.id, (None, None))
@@ -226,7 +226,7 @@ def pull_detail(session: Session, pull_id: int, policies: Policies) -> dict[str,
     smoke = latest_smoke(session, [environment.id]) if environment is not None else {}
     found = smoke.get(environment.id) if environment is not None else None
     detail = pull_json(pull, repository, environment, server, positions, smoke=found)
-    cost = policy_facts.costs(session, [pull.id], now=policies.now).by_pull.get(pull.id, Cost())
+    cost = pull_cost(session, pull, until=policies.now)
     detail.update(policy_json(pull, environment, cost, policies))
     latest_id = (
         environment.id
