@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from pullre.agent.mysql_options import find_client, option_file
+from pullre.agent.mysql_options import Credentials, find_client, option_file
 from pullre.smoke_formats import Outcome, parse
 
 BODY_LIMIT = 1024 * 1024
@@ -43,17 +43,9 @@ class Unreachable(Exception):
     """No HTTP answer at all (refused, reset, not HTTP): the check fails."""
 
 
-class Database(Protocol):
+class Database(Credentials, Protocol):
     """The PR's database login (the agent's ``Assignment.database`` has this shape)."""
 
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def user(self) -> str: ...
-    @property
-    def password(self) -> str: ...
     @property
     def name(self) -> str: ...
 
