@@ -8,6 +8,10 @@
 ``git_origin``
     A real git repository standing for the GitHub base repository: ``commit(...)`` makes
     commits, ``open_pr(n, sha)`` points ``refs/pull/N/head`` at a commit, as GitHub does.
+``assign_pr``
+    ``assign_pr(n, files, **overrides)`` commits ``files`` on ``git_origin``, opens PR ``n`` at
+    that commit and makes it ``fake_controller``'s assignment; returns the sha. Pass ``sha=``
+    instead of ``files`` for a commit made otherwise (a fork's, an earlier one).
 ``agent``
     The agent on a fresh workdir against ``fake_controller``; ``agent.run()`` is one pass.
     Teardown stops any app the agent left running.
@@ -239,6 +243,32 @@ def git_origin(tmp_path: Path) -> OriginRepo:
         {"app.py": SAMPLE_APP.read_text(), ".pullre.toml": pullre_toml(repo.port)}, "initial"
     )
     return repo
+
+
+@dataclass
+class AssignPr:
+    controller: FakeController
+    origin: OriginRepo
+
+    def __call__(
+        self,
+        number: int,
+        files: dict[str, str | None] | None = None,
+        *,
+        sha: str | None = None,
+        **overrides: Any,
+    ) -> str:
+        if sha is None:
+            assert files is not None, "give the files to commit or the sha"
+            sha = self.origin.commit(files)
+        self.origin.open_pr(number, sha)
+        self.controller.assignment = self.origin.assignment(number, sha, **overrides)
+        return sha
+
+
+@pytest.fixture
+def assign_pr(fake_controller: FakeController, git_origin: OriginRepo) -> AssignPr:
+    return AssignPr(fake_controller, git_origin)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from pullre.agent import supervisor
-from tests.agent_fixtures import Agent, FakeController, OriginRepo, git, pullre_toml
+from tests.agent_fixtures import Agent, AssignPr, FakeController, OriginRepo, git, pullre_toml
 
 FULL_DEPLOY = [
     ("fetch", "running"),
@@ -29,11 +29,9 @@ FULL_DEPLOY = [
 
 
 def test_first_deploy_runs_the_pr_head_and_reports_every_step(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({"README": "pr 12\n"}, "pr work")
-    git_origin.open_pr(12, sha)
-    fake_controller.assignment = git_origin.assignment(12, sha)
+    sha = assign_pr(12, sha=git_origin.commit({"README": "pr 12\n"}, "pr work"))
 
     assert agent.run() == 0
 
@@ -62,11 +60,9 @@ def test_first_deploy_runs_the_pr_head_and_reports_every_step(
 
 
 def test_a_second_pass_leaves_a_healthy_app_alone(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({"README": "x\n"})
-    git_origin.open_pr(3, sha)
-    fake_controller.assignment = git_origin.assignment(3, sha)
+    assign_pr(3, {"README": "x\n"})
     agent.run()
     pid = agent.app_pid()
     fake_controller.clear()
@@ -79,14 +75,11 @@ def test_a_second_pass_leaves_a_healthy_app_alone(
 
 
 def test_fork_pr_whose_commit_only_refs_pull_head_reaches(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
     sha = git_origin.fork_commit({"README": "from a fork\n"})
-    git_origin.open_pr(40, sha)
+    assign_pr(40, sha=sha, clone_url=f"file://{git_origin.path}")
     assert git(git_origin.path, "branch", "--all", "--contains", sha) == ""
-    fake_controller.assignment = git_origin.assignment(
-        40, sha, clone_url=f"file://{git_origin.path}"
-    )
 
     assert agent.run() == 0
 
@@ -95,20 +88,17 @@ def test_fork_pr_whose_commit_only_refs_pull_head_reaches(
 
 
 def test_a_push_replaces_the_app_and_removes_the_old_checkout(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    first = git_origin.commit({"README": "one\n"})
-    git_origin.open_pr(5, first)
-    fake_controller.assignment = git_origin.assignment(5, first)
+    assign_pr(5, {"README": "one\n"})
     agent.run()
     old_pid = agent.app_pid()
     old_checkout = Path(agent.state().checkouts[0])
 
-    second = git_origin.commit(
-        {".pullre.toml": pullre_toml(git_origin.port, build="echo built $PULLRE_SHA > built.txt")}
+    second = assign_pr(
+        5,
+        {".pullre.toml": pullre_toml(git_origin.port, build="echo built $PULLRE_SHA > built.txt")},
     )
-    git_origin.open_pr(5, second)
-    fake_controller.assignment = git_origin.assignment(5, second)
     fake_controller.clear()
     assert agent.run() == 0
 
@@ -121,11 +111,9 @@ def test_a_push_replaces_the_app_and_removes_the_old_checkout(
 
 
 def test_redeploy_request_deploys_the_same_sha_again(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({"README": "x\n"})
-    git_origin.open_pr(6, sha)
-    fake_controller.assignment = git_origin.assignment(6, sha)
+    sha = assign_pr(6, {"README": "x\n"})
     agent.run()
     old_pid = agent.app_pid()
     fake_controller.assignment = git_origin.assignment(6, sha, redeploy=True)
@@ -139,12 +127,10 @@ def test_redeploy_request_deploys_the_same_sha_again(
 
 
 def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
     crash = [sys.executable, "-c", "import sys; sys.exit('boom: no config for sample app')"]
-    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port, start=crash)})
-    git_origin.open_pr(8, sha)
-    fake_controller.assignment = git_origin.assignment(8, sha)
+    assign_pr(8, {".pullre.toml": pullre_toml(git_origin.port, start=crash)})
 
     assert agent.run() == 0
 
@@ -168,9 +154,7 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
     agent.run()  # the same broken sha is not rebuilt on every pass
     assert fake_controller.steps() == []
 
-    fixed = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port)})
-    git_origin.open_pr(8, fixed)
-    fake_controller.assignment = git_origin.assignment(8, fixed)
+    fixed = assign_pr(8, {".pullre.toml": pullre_toml(git_origin.port)})
     agent.run()  # a new push deploys at once
     assert agent.get(git_origin.port) == f"ok {fixed}"
     checkouts = agent.state().checkouts
@@ -181,13 +165,9 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
 
 
 def test_a_start_command_that_does_not_exist_fails_start(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit(
-        {".pullre.toml": pullre_toml(git_origin.port, start=["./no-such-server", "--x"])}
-    )
-    git_origin.open_pr(9, sha)
-    fake_controller.assignment = git_origin.assignment(9, sha)
+    assign_pr(9, {".pullre.toml": pullre_toml(git_origin.port, start=["./no-such-server", "--x"])})
 
     agent.run()
 
@@ -196,11 +176,9 @@ def test_a_start_command_that_does_not_exist_fails_start(
 
 
 def test_an_app_killed_later_is_restarted_by_the_next_pass(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({"README": "x\n"})
-    git_origin.open_pr(10, sha)
-    fake_controller.assignment = git_origin.assignment(10, sha)
+    sha = assign_pr(10, {"README": "x\n"})
     agent.run()
     pid = agent.app_pid()
     os.kill(pid, signal.SIGKILL)
@@ -222,11 +200,9 @@ def test_an_app_killed_later_is_restarted_by_the_next_pass(
 
 
 def test_unassignment_stops_the_app(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({"README": "x\n"})
-    git_origin.open_pr(11, sha)
-    fake_controller.assignment = git_origin.assignment(11, sha)
+    assign_pr(11, {"README": "x\n"})
     agent.run()
     pid = agent.app_pid()
     fake_controller.assignment = None
@@ -250,11 +226,9 @@ def test_unassignment_stops_the_app(
 
 
 def test_an_unreachable_or_failing_controller_leaves_the_app_running(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({"README": "x\n"})
-    git_origin.open_pr(12, sha)
-    fake_controller.assignment = git_origin.assignment(12, sha)
+    sha = assign_pr(12, {"README": "x\n"})
     agent.run()
     pid = agent.app_pid()
 
@@ -268,7 +242,7 @@ def test_an_unreachable_or_failing_controller_leaves_the_app_running(
 
 
 def test_a_second_pass_exits_at_once_while_one_holds_the_lock(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
     workdir = agent.settings.workdir
     workdir.mkdir(parents=True)
@@ -291,9 +265,7 @@ def test_a_second_pass_exits_at_once_while_one_holds_the_lock(
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
-        sha = git_origin.commit({"README": "x\n"})
-        git_origin.open_pr(13, sha)
-        fake_controller.assignment = git_origin.assignment(13, sha)
+        sha = assign_pr(13, {"README": "x\n"})
         started = time.monotonic()
 
         assert agent.run() == 0
@@ -308,11 +280,9 @@ def test_a_second_pass_exits_at_once_while_one_holds_the_lock(
 
 
 def test_a_409_on_a_step_stops_the_deploy_quietly(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({"README": "x\n"})
-    git_origin.open_pr(14, sha)
-    fake_controller.assignment = git_origin.assignment(14, sha)
+    assign_pr(14, {"README": "x\n"})
     fake_controller.steps_status = 409
 
     assert agent.run() == 0
@@ -323,11 +293,9 @@ def test_a_409_on_a_step_stops_the_deploy_quietly(
 
 
 def test_invalid_toml_fails_checkout_with_the_parse_error(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({".pullre.toml": "[deploy]\nstart = [unclosed\n"})
-    git_origin.open_pr(15, sha)
-    fake_controller.assignment = git_origin.assignment(15, sha)
+    assign_pr(15, {".pullre.toml": "[deploy]\nstart = [unclosed\n"})
 
     assert agent.run() == 0
 
@@ -336,10 +304,8 @@ def test_invalid_toml_fails_checkout_with_the_parse_error(
 
 
 def test_defaults_from_the_assignment_apply_without_a_pullre_toml(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit({".pullre.toml": None})
-    git_origin.open_pr(16, sha)
     defaults = {
         "port": git_origin.port,
         "health_path": "/env",
@@ -347,7 +313,7 @@ def test_defaults_from_the_assignment_apply_without_a_pullre_toml(
         "migrate": None,
         "build": ["sh", "-c", "echo from-defaults > built.txt"],
     }
-    fake_controller.assignment = git_origin.assignment(16, sha, defaults=defaults)
+    assign_pr(16, {".pullre.toml": None}, defaults=defaults)
 
     agent.run()
 
@@ -356,16 +322,12 @@ def test_defaults_from_the_assignment_apply_without_a_pullre_toml(
 
 
 def test_a_new_assignment_replaces_the_previous_prs_app(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    first = git_origin.commit({"README": "pr 17\n"})
-    git_origin.open_pr(17, first)
-    fake_controller.assignment = git_origin.assignment(17, first)
+    assign_pr(17, {"README": "pr 17\n"})
     agent.run()
     old_pid = agent.app_pid()
-    second = git_origin.fork_commit({"README": "pr 18\n"})
-    git_origin.open_pr(18, second)
-    fake_controller.assignment = git_origin.assignment(18, second, environment_id=8)
+    second = assign_pr(18, sha=git_origin.fork_commit({"README": "pr 18\n"}), environment_id=8)
     fake_controller.clear()
 
     agent.run()
