@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
 import pytest
 from sqlalchemy import make_url
 
-from tests.agent_fixtures import Agent, FakeController, OriginRepo, pullre_toml
+from tests.agent_fixtures import Agent, AssignPr, FakeController, OriginRepo, pullre_toml
 
 CREATE = (
     "CREATE TABLE greeting (id INT PRIMARY KEY, message VARCHAR(100));\n"
@@ -23,8 +24,10 @@ UPDATE = (
 )
 
 
-def toml_with_migrations(git_origin: OriginRepo) -> str:
-    return pullre_toml(git_origin.port) + '[migrations]\nsql_dir = "db/migrations"\n'
+def with_migrations(git_origin: OriginRepo) -> dict[str, str | None]:
+    """A ``.pullre.toml`` using the built-in migrator, and ``0001_create.sql``."""
+    toml = pullre_toml(git_origin.port) + '[migrations]\nsql_dir = "db/migrations"\n'
+    return {".pullre.toml": toml, "db/migrations/0001_create.sql": CREATE}
 
 
 def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -37,20 +40,22 @@ def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
+Deploy = Callable[[dict[str, str | None]], str]
+
+
+@pytest.fixture
 def deploy(
-    git_origin: OriginRepo,
-    controller: FakeController,
-    agent: Agent,
-    database: dict[str, Any],
-    files: dict[str, str | None],
-    **extra: Any,
-) -> str:
-    sha = git_origin.commit(files)
-    git_origin.open_pr(21, sha)
-    controller.assignment = git_origin.assignment(21, sha, database=database, **extra)
-    controller.clear()
-    assert agent.run() == 0
-    return sha
+    agent: Agent, fake_controller: FakeController, assign_pr: AssignPr, pr_database: dict[str, Any]
+) -> Deploy:
+    """Commits the files as PR #21's new head with the PR's database, runs one pass; the sha."""
+
+    def run(files: dict[str, str | None]) -> str:
+        sha = assign_pr(21, files, database=pr_database)
+        fake_controller.clear()
+        assert agent.run() == 0
+        return sha
+
+    return run
 
 
 @pytest.mark.mysql
@@ -60,12 +65,9 @@ def test_migrations_apply_once_and_the_app_reads_its_schema(
     git_origin: OriginRepo,
     pr_database: dict[str, Any],
     mysql_database_url: str,
+    deploy: Deploy,
 ) -> None:
-    files: dict[str, str | None] = {
-        ".pullre.toml": toml_with_migrations(git_origin),
-        "db/migrations/0001_create.sql": CREATE,
-    }
-    first = deploy(git_origin, fake_controller, agent, pr_database, files)
+    first = deploy(with_migrations(git_origin))
 
     assert ("migrate", "ok") in fake_controller.steps()
     assert "applied: 0001_create.sql" in fake_controller.step_log("migrate", "ok")
@@ -74,13 +76,7 @@ def test_migrations_apply_once_and_the_app_reads_its_schema(
     assert env["MYSQL_USER"] == pr_database["user"]
     assert env["MYSQL_DATABASE"] == pr_database["name"]
 
-    second = deploy(
-        git_origin,
-        fake_controller,
-        agent,
-        pr_database,
-        {"db/migrations/0002_update.sql": UPDATE},
-    )
+    second = deploy({"db/migrations/0002_update.sql": UPDATE})
     migrate_log = fake_controller.step_log("migrate", "ok")
     assert "already applied: 0001_create.sql" in migrate_log
     assert "applied: 0002_update.sql" in migrate_log
@@ -106,20 +102,14 @@ def test_an_edited_applied_migration_fails_and_the_old_app_keeps_serving(
     agent: Agent,
     fake_controller: FakeController,
     git_origin: OriginRepo,
-    pr_database: dict[str, Any],
     mysql_database_url: str,
+    deploy: Deploy,
 ) -> None:
-    files: dict[str, str | None] = {
-        ".pullre.toml": toml_with_migrations(git_origin),
-        "db/migrations/0001_create.sql": CREATE,
-    }
-    good = deploy(git_origin, fake_controller, agent, pr_database, files)
+    good = deploy(with_migrations(git_origin))
     pid = agent.app_pid()
 
     edited = CREATE.replace("hello from the PR schema", "edited after the fact")
-    bad = deploy(
-        git_origin, fake_controller, agent, pr_database, {"db/migrations/0001_create.sql": edited}
-    )
+    bad = deploy({"db/migrations/0001_create.sql": edited})
 
     assert fake_controller.steps()[-1] == ("migrate", "failed")
     text = fake_controller.step_log("migrate", "failed")
@@ -140,15 +130,16 @@ def test_a_failing_file_reports_the_client_error_and_keeps_earlier_files_recorde
     git_origin: OriginRepo,
     pr_database: dict[str, Any],
     mysql_database_url: str,
+    deploy: Deploy,
 ) -> None:
-    files: dict[str, str | None] = {
-        ".pullre.toml": toml_with_migrations(git_origin),
-        "db/migrations/0001_create.sql": CREATE,
-        "db/migrations/0002_update.sql": UPDATE,
-        "db/migrations/0003_broken.sql": "SELEKT * FROM nowhere;\n",
-        "db/migrations/0004_never.sql": "INSERT INTO audit VALUES ('0004 ran');\n",
-    }
-    deploy(git_origin, fake_controller, agent, pr_database, files)
+    deploy(
+        {
+            **with_migrations(git_origin),
+            "db/migrations/0002_update.sql": UPDATE,
+            "db/migrations/0003_broken.sql": "SELEKT * FROM nowhere;\n",
+            "db/migrations/0004_never.sql": "INSERT INTO audit VALUES ('0004 ran');\n",
+        }
+    )
 
     assert fake_controller.steps()[-1] == ("migrate", "failed")
     text = fake_controller.step_log("migrate", "failed")
@@ -168,7 +159,7 @@ def test_a_migrate_command_runs_with_the_database_environment(
     agent: Agent,
     fake_controller: FakeController,
     git_origin: OriginRepo,
-    pr_database: dict[str, Any],
+    deploy: Deploy,
 ) -> None:
     # The repository's own command line; the client reads the password from MYSQL_PWD.
     migrate = (
@@ -180,7 +171,7 @@ def test_a_migrate_command_runs_with_the_database_environment(
         'SQL = "CREATE TABLE greeting (id INT, message TEXT); '
         "INSERT INTO greeting VALUES (1, 'by command')\"\n"
     )
-    deploy(git_origin, fake_controller, agent, pr_database, {".pullre.toml": toml})
+    deploy({".pullre.toml": toml})
 
     assert ("migrate", "ok") in fake_controller.steps(), fake_controller.steps()
     assert agent.get(git_origin.port, "/row") == "by command"
