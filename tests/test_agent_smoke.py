@@ -27,6 +27,7 @@ from pullre.models import (
 from pullre.servers import register_server
 from tests.agent_fixtures import (
     Agent,
+    AssignPr,
     FakeController,
     OriginRepo,
     assign_on_controller,
@@ -74,9 +75,8 @@ def deploy(
     smoke_toml: str,
     **kw: Any,
 ) -> str:
-    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port) + smoke_toml})
-    git_origin.open_pr(9, sha)
-    fake_controller.assignment = git_origin.assignment(9, sha, **kw)
+    toml = pullre_toml(git_origin.port) + smoke_toml
+    sha = AssignPr(fake_controller, git_origin)(9, {".pullre.toml": toml}, **kw)
     assert agent.run() == 0
     return sha
 
@@ -122,13 +122,10 @@ def test_a_failing_check_fails_the_smoke_step_but_leaves_the_app_up(
 
 
 def test_deep_checks_run_after_the_deploy_when_the_repository_asks(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit(
-        {".pullre.toml": pullre_toml(git_origin.port, deep_smoke_after_deploy=True) + PASSING}
-    )
-    git_origin.open_pr(9, sha)
-    fake_controller.assignment = git_origin.assignment(9, sha)
+    toml = pullre_toml(git_origin.port, deep_smoke_after_deploy=True) + PASSING
+    sha = assign_pr(9, {".pullre.toml": toml})
     assert agent.run() == 0
 
     fast, deep = [r for r in smoke_reports(fake_controller) if r["status"] != "running"]
@@ -140,13 +137,9 @@ def test_deep_checks_run_after_the_deploy_when_the_repository_asks(
 
 
 def test_a_deep_flag_that_is_not_a_boolean_fails_the_checkout(
-    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = git_origin.commit(
-        {".pullre.toml": pullre_toml(git_origin.port, deep_smoke_after_deploy="yes")}
-    )
-    git_origin.open_pr(9, sha)
-    fake_controller.assignment = git_origin.assignment(9, sha)
+    assign_pr(9, {".pullre.toml": pullre_toml(git_origin.port, deep_smoke_after_deploy="yes")})
     agent.run()
     assert ("checkout", "failed") in fake_controller.steps()
     assert "must be true or false" in fake_controller.step_log("checkout", "failed")
