@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.clock import Clock
 from pullre.github import (
+    CommitState,
     GitHub,
     GitHubError,
     GitHubNotFound,
@@ -149,24 +150,10 @@ class Reporter:
 
     def _commit_status(self, pull: PullFacts, env: EnvironmentFacts) -> None:
         found = deploy_status(env, pull.head_sha) if pull.head_sha else None
-        if found is None:
-            return  # a released environment says nothing new about any commit
-        state, description = found
-        wanted = {
-            "sha": pull.head_sha,
-            "state": state,
-            "description": description,
-            "target_url": self.page_url(pull),
-        }
-
-        def send(_: int | None) -> int:
-            return self.github.create_commit_status(
-                pull.owner, pull.name, pull.head_sha, state=state,
-                context=DEPLOY_CONTEXT, description=description,
-                target_url=wanted["target_url"],
-            ).id  # fmt: skip
-
-        self._send(pull, COMMIT_STATUS_KEY, wanted, send)
+        if found is not None:  # a released environment says nothing new about any commit
+            self._status(
+                pull, COMMIT_STATUS_KEY, DEPLOY_CONTEXT, found, target_url=self.page_url(pull)
+            )
 
     def _acceptance(self, pull: PullFacts) -> None:
         """``pullre/acceptance`` on the head: a PR without scenarios is not gated at all."""
@@ -179,36 +166,43 @@ class Reporter:
             "failure": f"A scenario failed on {short}",
             "success": f"All {len(results)} scenarios passed on {short}",
         }.get(state, f"{passed} of {len(results)} scenarios passed on {short}")
-        wanted = {"sha": pull.head_sha, "state": state, "description": description}
         target = self.page_url(pull) and f"{self.page_url(pull)}/scenarios"
-
-        def send(_: int | None) -> int:
-            return self.github.create_commit_status(
-                pull.owner, pull.name, pull.head_sha, state=state, context=ACCEPTANCE_CONTEXT,
-                description=description, target_url=target,
-            ).id  # fmt: skip
-
-        self._send(pull, ACCEPTANCE_KEY, wanted, send)
+        self._status(
+            pull, ACCEPTANCE_KEY, ACCEPTANCE_CONTEXT, (state, description), target_url=target
+        )
 
     def _smoke_status(self, pull: PullFacts, env: EnvironmentFacts) -> None:
         found = smoke_status(env, pull.head_sha) if pull.head_sha else None
-        if found is None:
-            return
+        if found is not None:
+            self._status(
+                pull, SMOKE_STATUS_KEY, SMOKE_CONTEXT, found, target_url=self.page_url(pull)
+            )
+
+    def _status(
+        self,
+        pull: PullFacts,
+        key: str,
+        context: str,
+        found: tuple[CommitState, str],
+        *,
+        target_url: str,
+    ) -> None:
+        """One commit status on the head, sent only when it differs from the one last sent."""
         state, description = found
         wanted = {
             "sha": pull.head_sha,
             "state": state,
             "description": description,
-            "target_url": self.page_url(pull),
+            "target_url": target_url,
         }
 
         def send(_: int | None) -> int:
             return self.github.create_commit_status(
-                pull.owner, pull.name, pull.head_sha, state=state, context=SMOKE_CONTEXT,
-                description=description, target_url=wanted["target_url"],
+                pull.owner, pull.name, pull.head_sha, state=state, context=context,
+                description=description, target_url=target_url,
             ).id  # fmt: skip
 
-        self._send(pull, SMOKE_STATUS_KEY, wanted, send)
+        self._send(pull, key, wanted, send)
 
     def _comment(self, pull: PullFacts, env: EnvironmentFacts) -> None:
         if COMMENT_KEY not in pull.reports and env.status in {
