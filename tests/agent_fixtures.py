@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from pullre.agent import deploy, state, supervisor
 from pullre.agent.settings import AgentSettings
-from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository
+from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
 from pullre.servers import register_server
 
 SAMPLE_APP = Path(__file__).parent / "sample_app" / "app.py"
@@ -363,23 +363,43 @@ def assign_on_controller(
     """The controller state a reconcile pass leaves: PR ``number`` of acme/shop (cloned from
     ``origin``) provisioning on a freshly registered server."""
     with sessions() as session:
-        repository = Repository(owner="acme", name="shop", clone_url=str(origin.path))
-        session.add(repository)
-        session.flush()
-        pull = PullRequest(
-            repository_id=repository.id,
-            number=number,
-            title=title,
-            author_login="alice",
-            head_ref="feature-x",
-            head_sha=sha,
-        )
-        session.add(pull)
         server, token = register_server(session, instance_id, f"https://{instance_id}.example")
-        session.flush()
-        environment = Environment(
-            pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.PROVISIONING
+        environment = stage_environment(
+            session, server, number, sha, clone_url=str(origin.path), title=title
         )
-        session.add(environment)
         session.commit()
-        return Assigned(pull.id, environment.id, server.id, token)
+        return Assigned(environment.pull_request_id, environment.id, server.id, token)
+
+
+def stage_environment(
+    session: Session,
+    server: Server,
+    number: int,
+    sha: str,
+    *,
+    clone_url: str,
+    head_ref: str = "feature-x",
+    title: str = "t",
+    base_schema: str | None = None,
+    status: EnvironmentStatus = EnvironmentStatus.PROVISIONING,
+    **environment: Any,
+) -> Environment:
+    """PR ``number`` of acme/shop (alice's, head ``sha``) with an environment on ``server`` in
+    ``status`` (further ``Environment`` columns from ``environment``); flushed, not committed."""
+    repository = Repository(owner="acme", name="shop", base_schema=base_schema, clone_url=clone_url)
+    session.add(repository)
+    session.flush()
+    pull = PullRequest(
+        repository_id=repository.id,
+        number=number,
+        title=title,
+        author_login="alice",
+        head_ref=head_ref,
+        head_sha=sha,
+    )
+    session.add(pull)
+    session.flush()
+    staged = Environment(pull_request_id=pull.id, server_id=server.id, status=status, **environment)
+    session.add(staged)
+    session.flush()
+    return staged

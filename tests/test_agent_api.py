@@ -25,6 +25,7 @@ from pullre.models import (
 from pullre.servers import register_server
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
+from tests.agent_fixtures import stage_environment
 from tests.web_fixtures import make_settings
 
 SHA = "a" * 40
@@ -59,31 +60,19 @@ class Agent:
 @pytest.fixture
 def staged(session: Session) -> tuple[Environment, str, str]:
     """PR #12 of acme/shop ready to deploy on server one; server two is free."""
-    repo = Repository(
-        owner="acme", name="shop", base_schema="shop_base", clone_url="/srv/git/shop.git"
-    )
-    session.add(repo)
-    session.flush()
-    pull = PullRequest(
-        repository_id=repo.id,
-        number=12,
-        title="t",
-        author_login="alice",
-        head_ref="feature",
-        head_sha=SHA,
-    )
-    session.add(pull)
     one, token_one = register_server(session, "i-00000001", "https://one.example", "one")
     _, token_two = register_server(session, "i-00000002", "https://two.example", "two")
-    session.flush()
-    env = Environment(
-        pull_request_id=pull.id,
-        server_id=one.id,
-        status=EnvironmentStatus.PROVISIONING,
+    env = stage_environment(
+        session,
+        one,
+        12,
+        SHA,
+        clone_url="/srv/git/shop.git",
+        head_ref="feature",
+        base_schema="shop_base",
         schema_name="pr_1_12",
         schema_ready_at=datetime.now(UTC),
     )
-    session.add(env)
     session.commit()
     return env, token_one, token_two
 

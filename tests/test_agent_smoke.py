@@ -20,8 +20,6 @@ from pullre.models import (
     DeployStep,
     Environment,
     EnvironmentStatus,
-    PullRequest,
-    Repository,
     StepStatus,
 )
 from pullre.servers import register_server
@@ -32,6 +30,7 @@ from tests.agent_fixtures import (
     OriginRepo,
     assign_on_controller,
     pullre_toml,
+    stage_environment,
 )
 from tests.web_fixtures import LiveServer
 
@@ -182,24 +181,16 @@ SHA = "c" * 40
 
 @pytest.fixture
 def staged(session: Session) -> tuple[int, dict[str, str]]:
-    repo = Repository(owner="acme", name="shop", clone_url="/srv/git/shop.git")
-    session.add(repo)
-    session.flush()
-    pull = PullRequest(
-        repository_id=repo.id,
-        number=4,
-        title="t",
-        author_login="alice",
-        head_ref="f",
-        head_sha=SHA,
-    )
-    session.add(pull)
     server, token = register_server(session, "i-000000c1", "https://c1.example", "c1")
-    session.flush()
-    env = Environment(
-        pull_request_id=pull.id, server_id=server.id, status=EnvironmentStatus.DEPLOYING
+    env = stage_environment(
+        session,
+        server,
+        4,
+        SHA,
+        clone_url="/srv/git/shop.git",
+        head_ref="f",
+        status=EnvironmentStatus.DEPLOYING,
     )
-    session.add(env)
     session.commit()
     return env.id, {"Authorization": f"Bearer {token}"}
 
