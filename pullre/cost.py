@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
 from sqlalchemy import or_, select
@@ -166,6 +166,25 @@ def pull_costs(session: Session, pull_ids: Collection[int], *, until: datetime |
 def pull_cost(session: Session, pull: PullRequest, *, until: datetime | None) -> Cost:
     """Every stay of the PR on the pool, added up."""
     return pull_costs(session, [pull.id], until=until).by_pull.get(pull.id, Cost())
+
+
+_CENT = Decimal("0.01")
+_SMALL = Decimal("0.0001")
+
+
+def money(amount: Decimal) -> str:
+    """Cents, unless a real amount would show as 0.00 (cheap instances, short runs)."""
+    if Decimal(0) < amount < _CENT:
+        return str(amount.quantize(_SMALL, rounding=ROUND_HALF_UP))
+    return str(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def hours(value: Decimal) -> str:
+    """Tenths of an hour; minutes under an hour, where tenths would say a short run was 0.0 h."""
+    if Decimal(0) < value < 1:
+        minutes = (value * 60).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        return f"{minutes} min" if minutes else "under a minute"
+    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} h"
 
 
 def month_start(moment: datetime, back: int = 0) -> datetime:

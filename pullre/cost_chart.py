@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from pullre.cost import UNATTRIBUTED, Cost, MonthlyCost, month_start
-from pullre.policy_facts import hours, money
+from pullre.cost import UNATTRIBUTED, Cost, MonthlyCost, hours, money, month_start
 
 MONTHS = 6
 #: Colour classes in static/style.css; repositories beyond them reuse the palette.

@@ -134,21 +134,6 @@ def last_release_reason(session: Session, pull: PullRequest) -> tuple[str, datet
     return latest.release_reason, latest.released_at
 
 
-def money(amount: Decimal) -> str:
-    """Cents, unless a real amount would show as 0.00 (cheap instances, short runs)."""
-    if Decimal(0) < amount < _CENT:
-        return str(amount.quantize(_SMALL, rounding=ROUND_HALF_UP))
-    return str(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
-
-
-def hours(value: Decimal) -> str:
-    """Tenths of an hour; minutes under an hour, where tenths would say a short run was 0.0 h."""
-    if Decimal(0) < value < 1:
-        minutes = (value * 60).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        return f"{minutes} min" if minutes else "under a minute"
-    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} h"
-
-
 def cost_json(cost: Cost, currency: str) -> dict[str, object]:
     """Hours as numbers (to the hundredth); the amount as a decimal string, exact to 1/10000."""
     return {

@@ -18,10 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote, urlsplit
 
-from pullre.cost import Cost
+from pullre.cost import Cost, hours, money
 
 #: Hidden first line by which the comment is found again when its id is unknown or gone.
 MARKER = "<!-- pullre:status -->"
@@ -153,13 +152,7 @@ def failed_names(names: tuple[str, ...]) -> str:
     return " — not passing: " + ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-_HOURS = Decimal("0.1")
-_CENTS = Decimal("0.01")
 PIN_REASON_CHARS = 300
-
-
-def _hours(hours: Decimal) -> str:
-    return str(hours.quantize(_HOURS, ROUND_HALF_UP))
 
 
 def cost_text(cost: Cost, currency: str) -> str | None:
@@ -173,11 +166,10 @@ def cost_text(cost: Cost, currency: str) -> str | None:
     parts: list[str] = []
     priced = cost.hours - cost.unpriced_hours
     if priced > 0:
-        amount = cost.amount.quantize(_CENTS, ROUND_HALF_UP)
-        money = f"{amount} {table_cell(currency, 12)}".strip()
-        parts.append(f"{money} ({_hours(priced)} h)")
+        amount = f"{money(cost.amount)} {table_cell(currency, 12)}".strip()
+        parts.append(f"{amount} ({hours(priced)})")
     if cost.unpriced_hours > 0:
-        parts.append(f"{_hours(cost.unpriced_hours)} h at no known price")
+        parts.append(f"{hours(cost.unpriced_hours)} at no known price")
     text = " + ".join(parts)
     if cost.running_since is not None:
         running = f"running since {moment(cost.running_since)}"

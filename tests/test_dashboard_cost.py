@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from pullre import policy_facts
+from pullre import cost
 from pullre.config import Settings
 from pullre.cost import Cost, MonthlyCost
 from pullre.cost_chart import cost_chart
@@ -216,7 +216,7 @@ def test_an_empty_cost_chart_says_so(member_client: FlaskClient) -> None:
     ],
 )
 def test_short_runs_read_in_minutes_rather_than_as_nothing(hours: Decimal, shown: str) -> None:
-    assert policy_facts.hours(hours) == shown
+    assert cost.hours(hours) == shown
 
 
 def test_a_month_of_short_runs_is_drawn_with_its_minutes_on_the_axis() -> None:

@@ -31,10 +31,11 @@ from werkzeug.wrappers import Response
 
 from pullre import actions, sleep
 from pullre.config import Settings
+from pullre.cost import hours, money
 from pullre.github import web_url
 from pullre.models import PullRequest, User
 from pullre.nudge import Nudger
-from pullre.policy_facts import hours, money, policy_view
+from pullre.policy_facts import policy_view
 from pullre.pool_policies import PoolPolicies
 from pullre.smoke_results import latest_smoke
 from pullre.status import pull_detail
