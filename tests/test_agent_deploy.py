@@ -28,6 +28,16 @@ FULL_DEPLOY = [
 ]
 
 
+def deployed(
+    agent: Agent, assign_pr: AssignPr, number: int, files: dict[str, str | None] | None = None
+) -> tuple[str, int]:
+    """PR ``number`` (``files`` committed, a README by default) deployed by one agent pass:
+    its sha and the app's pid."""
+    sha = assign_pr(number, files or {"README": "x\n"})
+    agent.run()
+    return sha, agent.app_pid()
+
+
 def test_first_deploy_runs_the_pr_head_and_reports_every_step(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
@@ -62,9 +72,7 @@ def test_first_deploy_runs_the_pr_head_and_reports_every_step(
 def test_a_second_pass_leaves_a_healthy_app_alone(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    assign_pr(3, {"README": "x\n"})
-    agent.run()
-    pid = agent.app_pid()
+    _, pid = deployed(agent, assign_pr, 3)
     fake_controller.clear()
 
     assert agent.run() == 0
@@ -90,9 +98,7 @@ def test_fork_pr_whose_commit_only_refs_pull_head_reaches(
 def test_a_push_replaces_the_app_and_removes_the_old_checkout(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    assign_pr(5, {"README": "one\n"})
-    agent.run()
-    old_pid = agent.app_pid()
+    _, old_pid = deployed(agent, assign_pr, 5, {"README": "one\n"})
     old_checkout = Path(agent.state().checkouts[0])
 
     second = assign_pr(
@@ -113,9 +119,7 @@ def test_a_push_replaces_the_app_and_removes_the_old_checkout(
 def test_redeploy_request_deploys_the_same_sha_again(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = assign_pr(6, {"README": "x\n"})
-    agent.run()
-    old_pid = agent.app_pid()
+    sha, old_pid = deployed(agent, assign_pr, 6)
     fake_controller.assignment = git_origin.assignment(6, sha, redeploy=True)
     fake_controller.clear()
 
@@ -178,9 +182,7 @@ def test_a_start_command_that_does_not_exist_fails_start(
 def test_an_app_killed_later_is_restarted_by_the_next_pass(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = assign_pr(10, {"README": "x\n"})
-    agent.run()
-    pid = agent.app_pid()
+    sha, pid = deployed(agent, assign_pr, 10)
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while supervisor.is_alive(pid, None) and time.monotonic() < deadline:
@@ -202,9 +204,7 @@ def test_an_app_killed_later_is_restarted_by_the_next_pass(
 def test_unassignment_stops_the_app(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    assign_pr(11, {"README": "x\n"})
-    agent.run()
-    pid = agent.app_pid()
+    _, pid = deployed(agent, assign_pr, 11)
     fake_controller.assignment = None
     fake_controller.clear()
 
@@ -228,9 +228,7 @@ def test_unassignment_stops_the_app(
 def test_an_unreachable_or_failing_controller_leaves_the_app_running(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    sha = assign_pr(12, {"README": "x\n"})
-    agent.run()
-    pid = agent.app_pid()
+    sha, pid = deployed(agent, assign_pr, 12)
 
     with_nobody_listening = "http://127.0.0.1:9"
     assert agent.run(controller_url=with_nobody_listening) == 0
@@ -324,9 +322,7 @@ def test_defaults_from_the_assignment_apply_without_a_pullre_toml(
 def test_a_new_assignment_replaces_the_previous_prs_app(
     agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
 ) -> None:
-    assign_pr(17, {"README": "pr 17\n"})
-    agent.run()
-    old_pid = agent.app_pid()
+    _, old_pid = deployed(agent, assign_pr, 17, {"README": "pr 17\n"})
     second = assign_pr(18, sha=git_origin.fork_commit({"README": "pr 18\n"}), environment_id=8)
     fake_controller.clear()
 
