@@ -12,7 +12,7 @@ import cherrypy
 
 from pullre.config import public_url
 from pullre.db import make_engine, make_session_factory
-from pullre.nudge import Nudger
+from pullre.reconcile.nudge import Nudger
 from pullre.startup import (
     EXIT_OK,
     add_config_argument,

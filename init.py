@@ -8,7 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pullre import accounts, migrate
+from pullre import migrate
+from pullre.accounts import user_accounts as accounts
 from pullre.config import public_url
 from pullre.db import make_engine, make_session_factory
 from pullre.models import Role

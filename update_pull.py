@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pullre.config import ConfigError, Settings
 from pullre.db import make_engine
 from pullre.ec2 import make_ec2
-from pullre.github import make_github
-from pullre.mysql import make_staging_database
-from pullre.reconcile import PassReport, run_configured_pass
+from pullre.github.port import make_github
+from pullre.reconcile.run import PassReport, run_configured_pass
+from pullre.staging_db.database import make_staging_database
 from pullre.startup import (
     EXIT_CONFIG,
     EXIT_FAILURE,

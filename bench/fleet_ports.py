@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pullre.ec2 import IncorrectState, InstanceInfo, InstanceNotFound, InstancePage
-from pullre.github import (
+from pullre.github.port import (
     Comment,
     CommitState,
     CommitStatus,

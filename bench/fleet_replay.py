@@ -54,10 +54,11 @@ from bench.fleet_model import (
     working_time,
 )
 from bench.fleet_ports import FleetEc2, FleetGitHub
-from pullre import actions, deploys, migrate, office_hours, sleep
+from pullre import migrate
 from pullre.config import PoolSettings
 from pullre.db import make_engine, make_session_factory
-from pullre.environments import active_environment
+from pullre.environments import actions, deploys
+from pullre.environments.active import active_environment
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Environment,
@@ -70,8 +71,9 @@ from pullre.models import (
     Server,
     StepStatus,
 )
-from pullre.pool_policies import PoolPolicies
-from pullre.reconcile import run_pass
+from pullre.policies import office_hours, sleep
+from pullre.policies.savings import PoolPolicies
+from pullre.reconcile.run import run_pass
 
 OWNER = "acme"
 INSTANCE_TYPE = "t3.medium"

@@ -53,11 +53,11 @@ from pullre import migrate
 from pullre.config import AwsSettings
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2 import Boto3Ec2, make_client
-from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_standin import GitHubStandIn
-from pullre.github_transport import GitHubStats
+from pullre.github.adapter import PyGithubAdapter
+from pullre.github.standin.server import GitHubStandIn
+from pullre.github.transport import GitHubStats
 from pullre.models import Repository, Server
-from pullre.reconcile import PassReport, run_pass
+from pullre.reconcile.run import PassReport, run_pass
 
 TOKEN = "bench-token"
 OWNER = "acme"

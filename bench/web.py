@@ -52,7 +52,9 @@ from cheroot import wsgi
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import accounts, api_tokens, migrate
+from pullre import migrate
+from pullre.accounts import api_tokens
+from pullre.accounts import user_accounts as accounts
 from pullre.config import Settings, load_settings
 from pullre.db import make_engine, make_session_factory
 from pullre.models import (

@@ -1,5 +1,5 @@
 import sys
 
-from pullre.cli import main
+from pullre.cli.main import main
 
 sys.exit(main())

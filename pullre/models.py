@@ -333,7 +333,7 @@ class DeployStep(Base):
     status: Mapped[StepStatus] = mapped_column(_enum(StepStatus))
     log_tail: Mapped[str] = mapped_column(Text, default="")
     #: Structured results the step reported (the smoke step's checks), in the documented
-    #: shape of pullre.smoke; None for steps that only have a log.
+    #: shape of pullre.smoke.runner; None for steps that only have a log.
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reported_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from pullre.agent import deploy, state, supervisor
 from pullre.agent.settings import AgentSettings
 from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
-from pullre.servers import register_server
+from pullre.servers.registry import register_server
 
 SAMPLE_APP = Path(__file__).parent / "sample_app" / "app.py"
 TOKEN = "agent-token-for-tests"

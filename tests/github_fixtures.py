@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from github import Auth
 
-from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_standin import GitHubStandIn
-from pullre.github_transport import GitHubStats
+from pullre.github.adapter import PyGithubAdapter
+from pullre.github.standin.server import GitHubStandIn
+from pullre.github.transport import GitHubStats
 
 GITHUB_TOKEN = "test-token-0123456789"
 

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from pullre import migrate
 from pullre.clock import Clock, system_clock
 from pullre.db import make_engine, make_session_factory
-from pullre.deploys import record_step
 from pullre.ec2 import Ec2
-from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_standin import GitHubStandIn
+from pullre.environments.deploys import record_step
+from pullre.github.adapter import PyGithubAdapter
+from pullre.github.standin.server import GitHubStandIn
 from pullre.models import (
     Environment,
     EnvironmentStatus,
@@ -32,9 +32,9 @@ from pullre.models import (
     Server,
     StepStatus,
 )
-from pullre.mysql import StagingDatabase
-from pullre.pool_policies import PoolPolicies
-from pullre.reconcile import PassReport, run_pass
+from pullre.policies.savings import PoolPolicies
+from pullre.reconcile.run import PassReport, run_pass
+from pullre.staging_db.database import StagingDatabase
 from tests.ec2_fixtures import Ec2Sandbox
 
 OWNER, NAME = "acme", "shop"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from pullre import actions
 from pullre.clock import system_clock
+from pullre.environments import actions
 from pullre.models import PullRequest
 from tests.reconcile_fixtures import NAME, OWNER, World
 

@@ -22,7 +22,7 @@ from pullre.models import (
     Repository,
     Server,
 )
-from pullre.servers import register_server
+from pullre.servers.registry import register_server
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
 from tests.agent_fixtures import stage_environment
@@ -329,7 +329,7 @@ def test_database_credentials_come_with_the_assignment_once_the_schema_is_ready(
 
 
 def test_the_authors_own_schema_wins_over_the_base(session: Session) -> None:
-    from pullre.deploys import source_schema
+    from pullre.environments.deploys import source_schema
 
     repo = Repository(owner="acme", name="shop", base_schema="shop_base")
     session.add_all([repo, GithubUser(login="alice", source_schema="alice_dev")])

@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullre import smoke
 from pullre.agent import supervisor
 from pullre.agent.settings import AgentSettings
 from pullre.models import (
@@ -22,7 +21,8 @@ from pullre.models import (
     EnvironmentStatus,
     StepStatus,
 )
-from pullre.servers import register_server
+from pullre.servers.registry import register_server
+from pullre.smoke import runner as smoke
 from tests.agent_fixtures import (
     Agent,
     AssignPr,
@@ -341,16 +341,17 @@ def test_results_travel_from_the_agent_to_the_real_controller(
 
 
 def test_the_agent_bundle_runs_alone_on_the_standard_library(tmp_path: Path) -> None:
-    """What a staging box gets: client.py, pullre/agent and pullre/smoke*.py, nothing else."""
+    """What a staging box gets: client.py, pullre/agent and pullre/smoke, nothing else."""
     root = Path(__file__).parent.parent
     bundle = tmp_path / "bundle"
-    shutil.copytree(root / "pullre" / "agent", bundle / "pullre" / "agent")
-    for path in [root / "pullre" / "__init__.py", *(root / "pullre").glob("smoke*.py")]:
-        shutil.copy(path, bundle / "pullre" / path.name)
+    for package in ("agent", "smoke"):
+        shutil.copytree(root / "pullre" / package, bundle / "pullre" / package)
+    shutil.copy(root / "pullre" / "__init__.py", bundle / "pullre" / "__init__.py")
     shutil.copy(root / "client.py", bundle / "client.py")
     code = (
-        "import sys; sys.path.insert(0, '.'); import client, pullre.smoke, pullre.agent.deploy; "
-        "print(sorted(m for m in sys.modules if m.startswith('pullre.smoke')))"
+        "import sys; sys.path.insert(0, '.');"
+        " import client, pullre.smoke.runner, pullre.agent.deploy;"
+        " print(sorted(m for m in sys.modules if m.startswith('pullre.smoke')))"
     )
     # -I -S: no site-packages, so any third-party import fails here as it would on the box.
     result = subprocess.run(
@@ -361,4 +362,4 @@ def test_the_agent_bundle_runs_alone_on_the_standard_library(tmp_path: Path) -> 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "pullre.smoke_formats" in result.stdout
+    assert "pullre.smoke.formats" in result.stdout

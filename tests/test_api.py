@@ -11,7 +11,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from pullre import accounts, api_tokens, events
+from pullre import events
+from pullre.accounts import api_tokens
+from pullre.accounts import user_accounts as accounts
 from pullre.models import (
     ApiToken,
     DeployStep,

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from pullre import accounts, api_tokens
+from pullre.accounts import api_tokens
+from pullre.accounts import user_accounts as accounts
 from pullre.config import Settings
 from pullre.models import (
     Environment,

@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullre import accounts, api_tokens
+from pullre.accounts import api_tokens
+from pullre.accounts import user_accounts as accounts
 from pullre.models import ApiToken, Role, User
 from tests.clock import MovingClock
 from tests.web_fixtures import MakeUser, csrf_token, log_in

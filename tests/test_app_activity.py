@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pullre import deploys
 from pullre.agent import activity, state
+from pullre.environments import deploys
 from pullre.models import Server
-from pullre.pool_policies import PoolPolicies
+from pullre.policies.savings import PoolPolicies
 from tests.agent_fixtures import Agent, FakeController, OriginRepo
 from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from pullre import accounts
+from pullre.accounts import user_accounts as accounts
 from pullre.models import Repository, Role
 from tests.browser_fixtures import screenshot
 from tests.web_fixtures import PASSWORD, LiveServer

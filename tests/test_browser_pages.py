@@ -9,7 +9,7 @@ from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullre import accounts
+from pullre.accounts import user_accounts as accounts
 from pullre.models import (
     DeployStep,
     EnvironmentStatus,
@@ -19,7 +19,7 @@ from pullre.models import (
     StepStatus,
     utcnow,
 )
-from pullre.servers import find_server_by_token
+from pullre.servers.registry import find_server_by_token
 from tests.browser_fixtures import screenshot
 from tests.page_seeds import add_pull, add_repository, add_server
 from tests.web_fixtures import PASSWORD, LiveServer

@@ -10,14 +10,15 @@ import pytest
 from cheroot import wsgi
 from playwright.sync_api import Page, expect
 
-from pullre import accounts, migrate
+from pullre import migrate
+from pullre.accounts import user_accounts as accounts
 from pullre.clock import system_clock
 from pullre.db import make_engine, make_session_factory
-from pullre.github import make_github
-from pullre.github_standin import GitHubStandIn
+from pullre.github.port import make_github
+from pullre.github.standin.server import GitHubStandIn
 from pullre.models import EnvironmentStatus, Repository, Role
-from pullre.reporting import report_changes
-from pullre.sync import sync_repository
+from pullre.reconcile.sync import sync_repository
+from pullre.reporting.sender import report_changes
 from pullre.web import create_app
 from tests.browser_fixtures import screenshot
 from tests.github_fixtures import GITHUB_TOKEN

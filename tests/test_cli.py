@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pullre import accounts
-from pullre.cli import main as cli
+from pullre.accounts import user_accounts as accounts
+from pullre.cli.main import main as cli
 from pullre.db import make_engine, make_session_factory
 from pullre.models import (
     Environment,

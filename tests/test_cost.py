@@ -14,9 +14,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from pullre import actions, cost
+from pullre.cost import pricing as cost
+from pullre.environments import actions
 from pullre.models import PullRequest, RunningSpan, Server
-from pullre.pool_policies import PoolPolicies
+from pullre.policies.savings import PoolPolicies
 from tests.clock import MovingClock
 from tests.ec2_fixtures import PassThroughEc2
 from tests.reconcile_fixtures import NAME, OWNER, World

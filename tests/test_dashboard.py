@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import accounts
-from pullre.dashboard_queries import DashboardFilter, dashboard_page
-from pullre.environments import active_environment
+from pullre.accounts import user_accounts as accounts
+from pullre.environments.active import active_environment
+from pullre.environments.status import queue_position, queue_positions
 from pullre.models import (
     DeployStep,
     Environment,
@@ -28,9 +28,9 @@ from pullre.models import (
     StepStatus,
     utcnow,
 )
-from pullre.pool import queued_environments
-from pullre.pool_usage import hourly_usage, usage_chart
-from pullre.status import queue_position, queue_positions
+from pullre.overview.dashboard import DashboardFilter, dashboard_page
+from pullre.overview.pool_usage import hourly_usage, usage_chart
+from pullre.reconcile.pool import queued_environments
 from pullre.web import create_app
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
 from tests.statement_count import counted_statements

@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from pullre import cost
 from pullre.config import Settings
-from pullre.cost import Cost, MonthlyCost
-from pullre.cost_chart import cost_chart
+from pullre.cost import pricing as cost
+from pullre.cost.chart import cost_chart
+from pullre.cost.pricing import Cost, MonthlyCost
 from pullre.models import EnvironmentStatus, PullRequestState, RunningSpan, Server
 from pullre.web.request_clock import CLOCK_KEY
 from tests.page_seeds import add_pull, add_repository, add_server

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth
 
 from pullre.config import ConfigError, GithubSettings
-from pullre.github import (
+from pullre.github.adapter import PyGithubAdapter, adapter_from_settings
+from pullre.github.port import (
     GitHubAuthError,
     GitHubNotFound,
     GitHubRateLimited,
@@ -21,8 +22,7 @@ from pullre.github import (
     OpenPulls,
     make_github,
 )
-from pullre.github_pygithub import PyGithubAdapter, adapter_from_settings
-from pullre.github_standin import GitHubStandIn
+from pullre.github.standin.server import GitHubStandIn
 from tests.github_fixtures import make_test_adapter
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pullre.github import GitHubError
-from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_standin import GitHubStandIn
+from pullre.github.adapter import PyGithubAdapter
+from pullre.github.port import GitHubError
+from pullre.github.standin.server import GitHubStandIn
 
 
 def test_deployment_and_its_statuses(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from pullre.github_standin import GitHubStandIn
+from pullre.github.standin.server import GitHubStandIn
 from tests.github_fixtures import GITHUB_TOKEN
 
 AUTH = {"Authorization": f"Bearer {GITHUB_TOKEN}"}

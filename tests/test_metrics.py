@@ -13,8 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre.cost import month_start
-from pullre.metrics import Metric, escape_label_value, exposition, render
+from pullre.cost.pricing import month_start
 from pullre.models import (
     DeployStep,
     Environment,
@@ -27,6 +26,7 @@ from pullre.models import (
     StepStatus,
     utcnow,
 )
+from pullre.overview.metrics import Metric, escape_label_value, exposition, render
 from pullre.web import create_app
 from tests.reconcile_fixtures import NAME, OWNER, World
 from tests.web_fixtures import make_settings

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import make_url
 
 from pullre.config import StagingMysqlSettings
-from pullre.mysql import (
+from pullre.staging_db.connection import ServerAddress, describe
+from pullre.staging_db.database import (
     CloneFailed,
     CloneResult,
     Credentials,
@@ -31,9 +32,8 @@ from pullre.mysql import (
     schema_name,
     user_name,
 )
-from pullre.mysql_connection import ServerAddress, describe
-from pullre.mysql_definitions import retarget
-from pullre.mysql_names import quote_identifier
+from pullre.staging_db.definitions import retarget
+from pullre.staging_db.names import quote_identifier
 
 BIG_ROWS = 100_000
 DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10)) + ")"

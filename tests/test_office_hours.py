@@ -6,8 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from pullre import office_hours
 from pullre.models import Schedule
+from pullre.policies import office_hours
 
 WEEKDAYS = [1, 2, 3, 4, 5]
 EVERY_DAY = [1, 2, 3, 4, 5, 6, 7]

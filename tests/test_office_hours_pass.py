@@ -10,9 +10,9 @@ from datetime import UTC, datetime, time
 
 from sqlalchemy import select
 
-from pullre import actions
+from pullre.environments import actions
 from pullre.models import Repository, Role, Schedule, Server, SleepReason, User
-from pullre.reconcile import PassReport
+from pullre.reconcile.run import PassReport
 from tests.clock import MovingClock
 from tests.ec2_fixtures import FaultyEc2
 from tests.reconcile_fixtures import NAME, OWNER, World

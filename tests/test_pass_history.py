@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from pullre import lease, pass_history
 from pullre.clock import system_clock
 from pullre.ec2 import InstanceInfo
 from pullre.models import PassRun, utcnow
-from pullre.reconcile import LEASE_NAME
+from pullre.reconcile import history as pass_history
+from pullre.reconcile import lease
+from pullre.reconcile.run import LEASE_NAME
 from tests.ec2_fixtures import PassThroughEc2
 from tests.reconcile_fixtures import NAME, OWNER, World
 
@@ -83,7 +84,7 @@ def test_a_history_failure_is_logged_and_never_fails_the_pass(
     with world.engine.begin() as connection:
         connection.execute(text("DROP TABLE pass_runs"))
 
-    with caplog.at_level(logging.ERROR, logger="pullre.pass_history"):
+    with caplog.at_level(logging.ERROR, logger="pullre.reconcile.history"):
         report = world.run()
 
     assert report.errors == []

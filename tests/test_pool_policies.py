@@ -18,11 +18,12 @@ import pymysql
 import pytest
 from sqlalchemy import make_url, select
 
-from pullre import actions, deploys, sleep
+from pullre.environments import actions, deploys
 from pullre.models import EnvironmentStatus, PullRequest, Role, Server, SleepReason, User
-from pullre.mysql import PyMysqlStagingDatabase
-from pullre.pool_policies import PoolPolicies
-from pullre.reconcile import PassReport
+from pullre.policies import sleep
+from pullre.policies.savings import PoolPolicies
+from pullre.reconcile.run import PassReport
+from pullre.staging_db.database import PyMysqlStagingDatabase
 from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World
 

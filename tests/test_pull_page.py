@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullre import events
+from pullre.environments.status import TIMELINE_LENGTH
 from pullre.models import (
     DeployStep,
     Environment,
@@ -19,7 +20,6 @@ from pullre.models import (
     PullRequest,
     StepStatus,
 )
-from pullre.status import TIMELINE_LENGTH
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
 from tests.web_fixtures import csrf_token
 

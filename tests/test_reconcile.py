@@ -169,9 +169,9 @@ def test_a_rate_limit_is_recorded_and_the_pass_does_not_sleep(world: World) -> N
 def test_a_second_pass_while_the_lease_is_held_does_nothing(world: World) -> None:
     from datetime import timedelta
 
-    from pullre import lease
     from pullre.clock import system_clock
-    from pullre.reconcile import LEASE_NAME
+    from pullre.reconcile import lease
+    from pullre.reconcile.run import LEASE_NAME
 
     world.add_repository()
     world.add_servers(1)

@@ -43,8 +43,8 @@ from sqlalchemy import func, select, update
 
 from pullre import migrate
 from pullre.db import make_engine, make_session_factory
-from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_standin import GitHubStandIn
+from pullre.github.adapter import PyGithubAdapter
+from pullre.github.standin.server import GitHubStandIn
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Environment,
@@ -55,7 +55,7 @@ from pullre.models import (
     PullRequestState,
     Server,
 )
-from pullre.reconcile import LEASE_NAME
+from pullre.reconcile.run import LEASE_NAME
 from tests.ec2_fixtures import Ec2FaultProxy, FaultyEc2
 from tests.github_fixtures import GITHUB_TOKEN
 from tests.reconcile_fixtures import OWNER, World

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from pullre.models import Environment, EnvironmentStatus, Event, PullRequest, Server
-from pullre.reconcile import PassReport
+from pullre.reconcile.run import PassReport
 from tests.ec2_fixtures import FaultyEc2
 from tests.reconcile_fixtures import NAME, OWNER, World
 

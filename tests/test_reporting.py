@@ -14,12 +14,13 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from pullre import report_facts, reporting
-from pullre.deploys import record_step
-from pullre.github import GitHubError
+from pullre.environments.deploys import record_step
+from pullre.github.port import GitHubError
 from pullre.models import EnvironmentStatus, GithubReport, PullRequest, StepStatus, utcnow
-from pullre.pr_comment import BACKTICK_STANDIN, MARKER, CommentView, code_block, link, render
-from pullre.reconcile import PassReport, run_pass
+from pullre.reconcile.run import PassReport, run_pass
+from pullre.reporting import facts as report_facts
+from pullre.reporting import sender as reporting
+from pullre.reporting.comment import BACKTICK_STANDIN, MARKER, CommentView, code_block, link, render
 from tests.github_fixtures import GITHUB_TOKEN
 from tests.reconcile_fixtures import NAME, OWNER, World
 
@@ -175,7 +176,7 @@ def pull_id_after(world: World, number: int) -> int:
 
 
 def test_far_down_the_queue_a_move_does_not_rewrite_the_comment() -> None:
-    from pullre.pr_comment import EXACT_QUEUE_PLACES, queue_text
+    from pullre.reporting.comment import EXACT_QUEUE_PLACES, queue_text
 
     assert queue_text(3) == "#3 in queue"
     assert queue_text(EXACT_QUEUE_PLACES) == f"#{EXACT_QUEUE_PLACES} in queue"

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pullre import actions, report_facts, sleep
-from pullre.cost import Cost
-from pullre.deploys import record_step
+from pullre.cost.pricing import Cost
+from pullre.environments import actions
+from pullre.environments.deploys import record_step
 from pullre.models import (
     Environment,
     EnvironmentStatus,
@@ -30,10 +30,12 @@ from pullre.models import (
     StepStatus,
     User,
 )
-from pullre.pool_policies import PoolPolicies
-from pullre.pr_comment import CommentView, cost_text, render
-from pullre.reconcile import PassReport, run_pass
-from pullre.reporting import report_changes
+from pullre.policies import sleep
+from pullre.policies.savings import PoolPolicies
+from pullre.reconcile.run import PassReport, run_pass
+from pullre.reporting import facts as report_facts
+from pullre.reporting.comment import CommentView, cost_text, render
+from pullre.reporting.sender import report_changes
 from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World
 

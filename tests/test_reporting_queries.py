@@ -15,10 +15,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import report_facts, reporting, scenarios
 from pullre.clock import Clock
-from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_standin import GitHubStandIn
+from pullre.github.adapter import PyGithubAdapter
+from pullre.github.standin.server import GitHubStandIn
 from pullre.models import (
     EnvironmentStatus,
     Event,
@@ -33,6 +32,9 @@ from pullre.models import (
     SleepReason,
     StepStatus,
 )
+from pullre.reporting import facts as report_facts
+from pullre.reporting import sender as reporting
+from pullre.scenarios import acceptance as scenarios
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
 from tests.statement_count import counted_statements
 

@@ -7,7 +7,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullre import scenarios
 from pullre.clock import system_clock
 from pullre.models import (
     Event,
@@ -18,6 +17,7 @@ from pullre.models import (
     ScenarioRun,
     User,
 )
+from pullre.scenarios import acceptance as scenarios
 from tests.clock import MovingClock
 from tests.page_seeds import add_pull, add_repository
 from tests.web_fixtures import CLOCK_START, MakeUser, csrf_token, logged_in_client

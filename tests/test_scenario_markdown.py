@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pullre.scenario_markdown import MAX_BYTES, ScenarioFormatError, Step, parse
+from pullre.scenarios.markdown import MAX_BYTES, ScenarioFormatError, Step, parse
 
 GOOD = """\
 # Pay by invoice

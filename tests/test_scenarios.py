@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import scenario_sources, scenarios
 from pullre.clock import system_clock
-from pullre.github_pygithub import PyGithubAdapter
-from pullre.github_standin import GitHubStandIn
+from pullre.github.adapter import PyGithubAdapter
+from pullre.github.standin.server import GitHubStandIn
 from pullre.models import (
     EnvironmentStatus,
     PullRequest,
@@ -18,7 +17,9 @@ from pullre.models import (
     ScenarioRun,
     User,
 )
-from pullre.reporting import report_changes
+from pullre.reporting.sender import report_changes
+from pullre.scenarios import acceptance as scenarios
+from pullre.scenarios import sources as scenario_sources
 from tests.page_seeds import add_pull, add_repository, add_server
 
 STEPS = [

@@ -14,10 +14,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import migrate, office_hours, server_settings, servers
+from pullre import migrate
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
 from pullre.models import Event, Repository, Role, Schedule, Server
+from pullre.policies import office_hours
+from pullre.servers import registry as servers
+from pullre.servers import settings as server_settings
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
 from tests.ec2_fixtures import Ec2Sandbox

@@ -14,7 +14,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import servers
 from pullre.config import Settings
 from pullre.models import (
     Environment,
@@ -26,6 +25,7 @@ from pullre.models import (
     Server,
     utcnow,
 )
+from pullre.servers import registry as servers
 from pullre.web import create_app
 from tests.ec2_fixtures import Ec2Sandbox, FaultyEc2
 from tests.web_fixtures import MakeUser, csrf_token, log_in, make_settings

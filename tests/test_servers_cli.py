@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pullre import servers
-from pullre.cli import main as cli
+from pullre.cli.main import main as cli
 from pullre.db import make_engine, make_session_factory
 from pullre.models import (
     Environment,
@@ -21,6 +20,7 @@ from pullre.models import (
     Schedule,
     Server,
 )
+from pullre.servers import registry as servers
 from tests.ec2_fixtures import REGION, Ec2Sandbox
 
 INSTANCE = "i-0123456789abcdef0"

@@ -20,8 +20,8 @@ import pymysql
 import pytest
 from sqlalchemy import make_url
 
-from pullre import smoke
 from pullre.agent.assignment import Database
+from pullre.smoke import runner as smoke
 from tests.agent_fixtures import free_port
 
 

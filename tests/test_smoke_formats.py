@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pullre import smoke
-from pullre.smoke_formats import parse
+from pullre.smoke import runner as smoke
+from pullre.smoke.formats import parse
 from tests.test_smoke import Web, run_one, serving
 
 SMOKETEST_PASS = """PASS

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from pullre import actions
 from pullre.agent import supervisor
 from pullre.agent.settings import AgentSettings
+from pullre.environments import actions
 from pullre.models import (
     DeployStep,
     Environment,

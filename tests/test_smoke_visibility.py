@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullre import actions
-from pullre.deploys import record_step
+from pullre.environments import actions
+from pullre.environments.deploys import record_step
 from pullre.models import (
     DeployStep,
     Environment,
@@ -24,7 +24,7 @@ from pullre.models import (
     StepStatus,
     utcnow,
 )
-from pullre.reconcile import run_pass
+from pullre.reconcile.run import run_pass
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
 from tests.reconcile_fixtures import NAME, OWNER, World
 from tests.web_fixtures import MakeUser, csrf_token
@@ -165,7 +165,8 @@ def test_the_dashboard_shows_counts_and_the_first_failing_name(
 
 
 def api_token(session: Session, make_user: MakeUser, role: Role = Role.MEMBER) -> str:
-    from pullre import accounts, api_tokens
+    from pullre.accounts import api_tokens
+    from pullre.accounts import user_accounts as accounts
 
     owner = accounts.find_user(session, make_user(f"{role.value}-api", role))
     assert owner is not None
@@ -314,7 +315,7 @@ def test_a_deep_request_is_answered_when_there_are_no_deep_checks(session: Sessi
 
 
 def test_the_assignment_asks_for_deep_while_requested(session: Session) -> None:
-    from pullre.deploys import assignment
+    from pullre.environments.deploys import assignment
 
     pull, env = ready_pull(session)
     env.schema_ready_at = NOW

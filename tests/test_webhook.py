@@ -24,11 +24,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from pullre import accounts, lease
+from pullre.accounts import user_accounts as accounts
 from pullre.clock import system_clock
 from pullre.config import Settings
-from pullre.github import GitHub
-from pullre.github_standin_state import iso
+from pullre.github.port import GitHub
+from pullre.github.standin.state import iso
 from pullre.models import (
     Environment,
     Event,
@@ -37,7 +37,8 @@ from pullre.models import (
     Role,
     WebhookDelivery,
 )
-from pullre.nudge import Nudger
+from pullre.reconcile import lease
+from pullre.reconcile.nudge import Nudger
 from pullre.web import create_app
 from tests.reconcile_fixtures import NAME, OWNER, World
 from tests.web_fixtures import PASSWORD, log_in, make_settings

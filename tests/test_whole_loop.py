@@ -32,17 +32,17 @@ import pytest
 from cheroot import wsgi
 from sqlalchemy import make_url, select
 
-from pullre import actions
 from pullre.agent import state, supervisor
 from pullre.config import Settings
-from pullre.cost import Cost, environment_costs
-from pullre.deploys import database_password
+from pullre.cost.pricing import Cost, environment_costs
+from pullre.environments import actions
+from pullre.environments.deploys import database_password
 from pullre.models import Environment, EnvironmentStatus, RunningSpan, SleepReason
-from pullre.mysql import PyMysqlStagingDatabase
-from pullre.mysql_names import user_name
-from pullre.reconcile import run_configured_pass
+from pullre.reconcile.run import run_configured_pass
 from pullre.secret_key import resolve_secret_key
-from pullre.servers import register_server
+from pullre.servers.registry import register_server
+from pullre.staging_db.database import PyMysqlStagingDatabase
+from pullre.staging_db.names import user_name
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
 from tests.agent_fixtures import OriginRepo, pullre_toml

@@ -20,7 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from pullre import accounts, migrate
+from pullre import migrate
+from pullre.accounts import user_accounts as accounts
 from pullre.config import Settings, load_settings
 from pullre.db import make_engine, make_session_factory
 from pullre.models import Role

@@ -66,7 +66,7 @@ class Controller:
         *,
         results: dict[str, Any] | None = None,
     ) -> None:
-        """``results``: the smoke step's structured results (``pullre.smoke``'s JSON shape)."""
+        """``results``: the smoke step's structured results (in ``pullre.smoke.runner``'s shape)."""
         if step not in STEPS or status not in STATUSES:
             raise ValueError(f"unknown step or status: {step!r} {status!r}")
         body: dict[str, Any] = {

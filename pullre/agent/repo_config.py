@@ -8,7 +8,7 @@ argument of ``sh -c``. Nothing from the PR's metadata (branch name, title) is ev
 A misspelt key inside a known table is an error rather than silently ignored, since ignoring it
 would quietly deploy with the wrong command; unknown top-level tables are left alone so that
 newer sections do not break older agents. ``[[smoke]]`` entries never fail the checkout: a bad
-one becomes an ``error`` result of the smoke step (see ``pullre.smoke_config``).
+one becomes an ``error`` result of the smoke step (see ``pullre.smoke.config``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from pullre.agent.assignment import Defaults
 from pullre.agent.settings import AgentSettings
-from pullre.smoke_config import Check, parse_checks
+from pullre.smoke.config import Check, parse_checks
 
 Command = tuple[str, ...]
 DEFAULT_PORT = 8000

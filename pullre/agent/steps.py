@@ -26,8 +26,8 @@ from pullre.agent.git import GitError, Repo
 from pullre.agent.repo_config import RepoConfig, RepoConfigError
 from pullre.agent.settings import AgentSettings
 from pullre.agent.state import App, Failure, State, save
-from pullre.smoke import Report, Target, select
-from pullre.smoke import run as run_smoke
+from pullre.smoke.runner import Report, Target, select
+from pullre.smoke.runner import run as run_smoke
 
 log = logging.getLogger(__name__)
 COMMAND_TIMEOUT_S = 1800.0

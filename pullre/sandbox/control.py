@@ -14,7 +14,7 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from pullre.github_standin import GitHubStandIn
+from pullre.github.standin.server import GitHubStandIn
 from pullre.sandbox.sample_repo import NAME, OWNER, SampleRepo
 
 ACTION = re.compile(r"^/pulls/(?P<number>\d+)/(?P<action>close|push)$")

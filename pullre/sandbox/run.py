@@ -24,20 +24,22 @@ from types import FrameType
 from cheroot import wsgi
 from sqlalchemy import Engine
 
-from pullre import accounts, api_tokens, migrate
+from pullre import migrate
+from pullre.accounts import api_tokens
+from pullre.accounts import user_accounts as accounts
 from pullre.config import Settings, load_settings
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2 import Ec2, make_ec2
-from pullre.github import make_github
-from pullre.github_standin import GitHubStandIn
+from pullre.github.port import make_github
+from pullre.github.standin.server import GitHubStandIn
 from pullre.models import Repository, Role
-from pullre.mysql import PyMysqlStagingDatabase
-from pullre.reconcile import run_configured_pass
+from pullre.reconcile.run import run_configured_pass
 from pullre.sandbox import cloud, processes, staging, statefile
 from pullre.sandbox.agents import LocalAgent
 from pullre.sandbox.control import ControlServer
 from pullre.sandbox.sample_repo import NAME, OWNER, SampleRepo
-from pullre.servers import register_server
+from pullre.servers.registry import register_server
+from pullre.staging_db.database import PyMysqlStagingDatabase
 from pullre.web import create_app
 
 POOL_SIZE = 3

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pullre.github_standin import GitHubStandIn
+from pullre.github.standin.server import GitHubStandIn
 
 OWNER, NAME = "acme", "shop"
 APP = (Path(__file__).parent / "sample_app.py").read_text()

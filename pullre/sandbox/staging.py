@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pymysql
 from sqlalchemy import URL, make_url
 
-from pullre.mysql import PyMysqlStagingDatabase
 from pullre.sandbox.mariadb import MysqlUnavailable, ThrowawayServer
+from pullre.staging_db.database import PyMysqlStagingDatabase
 
 ENV_VAR = "PULLRE_SANDBOX_MYSQL_URL"
 LOCAL_URL = "mysql+pymysql://root@127.0.0.1:3306"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2 import Ec2
-from pullre.nudge import Nudger
+from pullre.reconcile.nudge import Nudger
 from pullre.secret_key import resolve_secret_key
 from pullre.web import (
     agent_api,

@@ -13,11 +13,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from pullre import deploys, smoke
 from pullre.clock import system_clock
 from pullre.config import Settings
+from pullre.environments import deploys
 from pullre.models import Server, StepStatus
-from pullre.servers import find_server_by_token
+from pullre.servers.registry import find_server_by_token
+from pullre.smoke import runner as smoke
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import clock
 
@@ -119,7 +120,7 @@ def steps() -> Response | tuple[Response, int]:
 
 
 def _results(body: dict[str, Any], step: str) -> dict[str, Any] | None:
-    """The optional structured ``results`` of a smoke step, checked against pullre.smoke's shape.
+    """The optional structured ``results`` of a smoke step, checked against the runner's shape.
 
     Size is capped like the log: the dashboard renders it, and an agent runs beside PR code.
     """

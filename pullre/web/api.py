@@ -23,12 +23,14 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 
-from pullre import actions, api_tokens, sleep
+from pullre.accounts import api_tokens
 from pullre.config import Settings
+from pullre.environments import actions
 from pullre.identifiers import split_full_name
 from pullre.models import Event, PullRequest, Repository, User
-from pullre.pool_policies import PoolPolicies
-from pullre.servers import server_rows
+from pullre.policies import sleep
+from pullre.policies.savings import PoolPolicies
+from pullre.servers.registry import server_rows
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
     Policies,

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
-from pullre import policy_facts
-from pullre.cost import Cost, pull_cost, pull_costs
+from pullre.cost.pricing import Cost, pull_cost, pull_costs
+from pullre.environments.smoke_results import SmokeResults, latest_smoke
+from pullre.environments.status import latest_deploy_reports, queue_position, queue_positions
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Environment,
@@ -28,8 +29,7 @@ from pullre.models import (
     Repository,
     Server,
 )
-from pullre.smoke_results import SmokeResults, latest_smoke
-from pullre.status import latest_deploy_reports, queue_position, queue_positions
+from pullre.policies import facts as policy_facts
 
 #: ``?status=none``: open PRs without an environment (parked, or not labelled for one).
 NO_ENVIRONMENT = "none"

@@ -25,7 +25,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response as BaseResponse
 
-from pullre import accounts
+from pullre.accounts import user_accounts as accounts
 from pullre.models import Role, User
 from pullre.web.db_session import get_session
 from pullre.web.forms import LoginForm

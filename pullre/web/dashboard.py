@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from pullre.config import Settings
-from pullre.cost import monthly_by_repository
-from pullre.cost_chart import MONTHS, cost_chart
-from pullre.dashboard_queries import (
+from pullre.cost.chart import MONTHS, cost_chart
+from pullre.cost.pricing import monthly_by_repository
+from pullre.models import Repository, Server
+from pullre.overview.dashboard import (
     STATUS_CHOICES,
     DashboardFilter,
     dashboard_page,
@@ -23,9 +24,8 @@ from pullre.dashboard_queries import (
     pool_summary,
     repository_choices,
 )
-from pullre.models import Repository, Server
-from pullre.pool_usage import hourly_usage, usage_chart
-from pullre.servers import age
+from pullre.overview.pool_usage import hourly_usage, usage_chart
+from pullre.servers.registry import age
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import now as clock_now
 

@@ -13,8 +13,8 @@ from flask import Blueprint, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pullre.dashboard_queries import repository_choices
 from pullre.models import Event, PullRequest, Repository, Server
+from pullre.overview.dashboard import repository_choices
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("events", __name__, url_prefix="/events")

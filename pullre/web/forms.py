@@ -26,11 +26,12 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from pullre import office_hours, server_settings
-from pullre.accounts import MIN_PASSWORD_LENGTH
+from pullre.accounts.user_accounts import MIN_PASSWORD_LENGTH
 from pullre.identifiers import GITHUB_LOGIN, SCHEMA_NAME, split_full_name
 from pullre.models import Role, Schedule
-from pullre.servers import check_instance_id
+from pullre.policies import office_hours
+from pullre.servers import settings as server_settings
+from pullre.servers.registry import check_instance_id
 
 
 def _strip(value: Any) -> Any:

@@ -11,8 +11,8 @@ import hmac
 
 from flask import Blueprint, Response, current_app, request
 
-from pullre import metrics
 from pullre.config import Settings
+from pullre.overview import metrics
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("metrics", __name__)

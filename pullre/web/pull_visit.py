@@ -12,8 +12,8 @@ from __future__ import annotations
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from pullre import sleep
 from pullre.models import Environment, EnvironmentStatus, PullRequest
+from pullre.policies import sleep
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import clock
 

@@ -1,7 +1,8 @@
 """One pull request: where its environment stands, what happened to it, and what to do about it.
 
-Actions only record intent through :mod:`pullre.actions` (the agent and the next pass carry
-it out), so each is a POST that flashes what was asked and redirects back (post/redirect/get).
+Actions only record intent through :mod:`pullre.environments.actions` (the agent and the next
+pass carry it out), so each is a POST that flashes what was asked and redirects back
+(post/redirect/get).
 Releasing and un-parking change who gets the pool, so they are for admins; pinning keeps a
 server from everyone else, so it is for admins and the PR's author. Both are checked here on
 the server whatever the page shows. Sleeping and waking only trade money for a wait, so anyone
@@ -29,16 +30,17 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from pullre import actions, sleep
 from pullre.config import Settings
-from pullre.cost import hours, money
-from pullre.github import web_url
+from pullre.cost.pricing import hours, money
+from pullre.environments import actions
+from pullre.environments.smoke_results import latest_smoke
+from pullre.environments.status import pull_detail
+from pullre.github.port import web_url
 from pullre.models import PullRequest, User
-from pullre.nudge import Nudger
-from pullre.policy_facts import policy_view
-from pullre.pool_policies import PoolPolicies
-from pullre.smoke_results import latest_smoke
-from pullre.status import pull_detail
+from pullre.policies import sleep
+from pullre.policies.facts import policy_view
+from pullre.policies.savings import PoolPolicies
+from pullre.reconcile.nudge import Nudger
 from pullre.web import pull_visit
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import clock

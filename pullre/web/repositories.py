@@ -7,9 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from pullre import events, office_hours
+from pullre import events
 from pullre.identifiers import split_full_name
 from pullre.models import Repository, Schedule
+from pullre.policies import office_hours
 from pullre.web.auth import require_admin
 from pullre.web.db_session import commit_or_report_duplicate, get_session
 from pullre.web.forms import RepositoryForm, blank_to_none, schedule_choices

@@ -26,12 +26,15 @@ from werkzeug.wrappers import Response
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from pullre import events, scenario_sources, scenarios, sleep
+from pullre import events
 from pullre.clock import Clock, system_clock
 from pullre.config import ConfigError, Settings
-from pullre.github import GitHub, make_github
+from pullre.github.port import GitHub, make_github
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
-from pullre.scenario_markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
+from pullre.policies import sleep
+from pullre.scenarios import acceptance as scenarios
+from pullre.scenarios import sources as scenario_sources
+from pullre.scenarios.markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
 from pullre.web import request_clock
 from pullre.web.db_session import get_session
 

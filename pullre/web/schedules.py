@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from pullre import events, office_hours
+from pullre import events
 from pullre.models import Repository, Schedule, Server
+from pullre.policies import office_hours
 from pullre.web import request_clock
 from pullre.web.auth import require_admin
 from pullre.web.db_session import commit_or_report_duplicate, get_session

@@ -11,8 +11,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from pullre import server_settings, servers
 from pullre.models import Schedule, Server
+from pullre.servers import registry as servers
+from pullre.servers import settings as server_settings
 from pullre.web.auth import require_admin
 from pullre.web.db_session import get_session
 from pullre.web.forms import OutsideServerForm, ServerSettingsForm, schedule_choices

@@ -32,10 +32,12 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, ValidationError
 
-from pullre import office_hours, server_settings, servers
 from pullre.config import Settings
 from pullre.ec2 import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage, make_ec2
 from pullre.models import Server
+from pullre.policies import office_hours
+from pullre.servers import registry as servers
+from pullre.servers import settings as server_settings
 from pullre.web import request_clock
 from pullre.web.auth import require_admin
 from pullre.web.db_session import get_session

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from pullre import api_tokens
+from pullre.accounts import api_tokens
 from pullre.models import User
 from pullre.web.db_session import get_session
 

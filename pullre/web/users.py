@@ -7,7 +7,8 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from pullre import accounts, events
+from pullre import events
+from pullre.accounts import user_accounts as accounts
 from pullre.models import Role, User
 from pullre.web.auth import require_admin
 from pullre.web.db_session import commit_or_report_duplicate, get_session

@@ -35,11 +35,11 @@ from sqlalchemy.orm import Session
 from pullre import events
 from pullre.clock import system_clock
 from pullre.config import Settings
-from pullre.github import PullRequestInfo
-from pullre.github_pygithub import parse_pull
+from pullre.github.adapter import parse_pull
+from pullre.github.port import PullRequestInfo
 from pullre.models import PullRequest, Repository, WebhookDelivery
-from pullre.nudge import Nudger
-from pullre.sync import apply_pull
+from pullre.reconcile.nudge import Nudger
+from pullre.reconcile.sync import apply_pull
 from pullre.web.auth import csrf
 from pullre.web.db_session import get_session
 

@@ -1,0 +1,10 @@
+"""GitHub: every call pullre makes to it goes through one injected :class:`~pullre.github.port.GitHub`.
+
+Modules: ``port`` (the protocol and pullre's value types and errors), ``payloads`` (PR payloads
+read into those types, shared by the adapter and the webhook), ``adapter`` (the PyGithub
+implementation: auth, pacing, ETags; ``make_github``), ``transport`` (retries and request counts
+under PyGithub), ``standin`` (a stateful fake GitHub served over HTTP for tests and the sandbox).
+
+May import: ``config`` and PyGithub (in ``adapter`` and ``transport`` only). Never ``web``,
+``cli`` or ``sandbox``.
+"""

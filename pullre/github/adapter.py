@@ -1,0 +1,348 @@
+"""The GitHub port implemented with PyGithub's transport: auth, pooling, pacing and retries.
+
+PyGithub's object layer is not used on purpose: its list objects cannot send ``If-None-Match``
+(PyGithub#536, #2950) and its PullRequest completes missing attributes with one extra GET each
+(``merged`` is absent from list responses). All calls go through ``Requester.requestJson``
+instead, which returns status and headers without raising, so this one choke point counts
+requests, reads rate-limit headers and turns every failure into a ``pullre.github.port`` exception.
+Retries, counting and error mapping live in ``pullre.github.transport``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from github import Auth, Github, GithubException
+
+from pullre.config import ConfigError, GithubSettings
+from pullre.github.port import (
+    Comment,
+    CommitState,
+    CommitStatus,
+    ContentEntry,
+    Deployment,
+    DeploymentState,
+    DeploymentStatus,
+    GitHubError,
+    GitHubUnavailable,
+    NotModified,
+    OpenPulls,
+    PullRequestInfo,
+)
+from pullre.github.transport import (
+    CountingInstallationAuth,
+    GitHubStats,
+    error_for,
+    quick_retry,
+    reset_at,
+)
+
+PER_PAGE = 100
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def parse_pull(data: dict[str, Any]) -> PullRequestInfo:
+    head_repo = data["head"].get("repo")
+    base_name = data["base"]["repo"]["full_name"]
+    fork = head_repo["full_name"] if head_repo and head_repo["full_name"] != base_name else None
+    merged = data.get("merged_at") is not None or bool(data.get("merged"))
+    return PullRequestInfo(
+        number=int(data["number"]),
+        title=str(data["title"]),
+        author_login=str((data.get("user") or {}).get("login", "")),
+        head_ref=str(data["head"]["ref"]),
+        head_sha=str(data["head"]["sha"]),
+        head_repository=fork,
+        state="merged" if merged else "open" if data["state"] == "open" else "closed",
+        draft=bool(data.get("draft", False)),
+        labels=tuple(str(label["name"]) for label in data.get("labels", [])),
+        created_at=_time(data["created_at"]),
+        updated_at=_time(data["updated_at"]),
+        html_url=str(data.get("html_url", "")),
+    )
+
+
+def _comment(data: dict[str, Any]) -> Comment:
+    return Comment(
+        id=int(data["id"]),
+        author_login=str((data.get("user") or {}).get("login", "")),
+        body=str(data.get("body") or ""),
+        html_url=str(data.get("html_url", "")),
+        created_at=_time(data["created_at"]),
+        updated_at=_time(data["updated_at"]),
+    )
+
+
+@dataclass(frozen=True)
+class _Page:
+    items: list[dict[str, Any]]
+    etag: str
+    has_next: bool
+
+
+class PyGithubAdapter:
+    """``GitHub`` over HTTP. ``etags`` maps ``owner/name`` to the listing validator; a caller
+    may persist it and seed it back so a restarted reconciler still gets its free 304s."""
+
+    def __init__(
+        self,
+        auth: Auth.Auth,
+        *,
+        base_url: str,
+        stats: GitHubStats | None = None,
+        timeout: int = 10,
+        retries: int = 2,
+        backoff_factor: float = 0.25,
+        seconds_between_requests: float = 0.0,
+        seconds_between_writes: float = 1.0,
+    ) -> None:
+        self.stats = stats or GitHubStats()
+        self.etags: dict[str, str] = {}
+        self.seconds_between_writes = seconds_between_writes
+        # Writes are paced (GitHub asks for >= 1 s between mutating requests to stay clear of
+        # secondary rate limits); reads are serial already, so they are not slowed down.
+        self._github = Github(
+            auth=auth,
+            base_url=base_url,
+            timeout=timeout,
+            user_agent="pullre",
+            per_page=PER_PAGE,
+            retry=quick_retry(self.stats, retries=retries, backoff_factor=backoff_factor),
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
+        )
+        self._requester = self._github.requester
+
+    def close(self) -> None:
+        self._github.close()
+
+    def _request(
+        self,
+        verb: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        etag: str | None = None,
+    ) -> tuple[int, dict[str, Any], Any]:
+        headers = {"Accept": "application/vnd.github+json"}
+        if etag:
+            headers["If-None-Match"] = etag
+        what = f"{verb} {path}"
+        try:
+            status, response_headers, text = self._requester.requestJson(
+                verb, path, params, headers, body
+            )
+        except GithubException as exc:  # raised while fetching an installation token
+            raise error_for(exc.status, exc.headers or {}, exc.data, what) from exc
+        except requests.RequestException as exc:
+            raise GitHubUnavailable(f"{what}: {exc}") from exc
+        self.stats.count(not_modified=status == 304)
+        remaining = response_headers.get("x-ratelimit-remaining")
+        if remaining is not None and str(remaining).isdigit():
+            self.stats.rate_limit_remaining = int(remaining)
+            self.stats.rate_limit_reset = reset_at(
+                {"x-ratelimit-reset": response_headers.get("x-ratelimit-reset", "")}
+            )
+        data = json.loads(text) if text and status != 304 else None
+        if status >= 400:
+            raise error_for(status, response_headers, data, what)
+        return status, response_headers, data
+
+    @staticmethod
+    def _repo(owner: str, name: str) -> str:
+        return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+    def _page(self, path: str, page: int, etag: str | None = None) -> _Page | None:
+        """One page of a listing, or None when ``etag`` still matches (304)."""
+        params: dict[str, Any] = {"per_page": PER_PAGE, "page": page}
+        if path.endswith("/pulls"):
+            params["state"] = "open"
+        status, headers, data = self._request("GET", path, params=params, etag=etag)
+        if status == 304:
+            return None
+        return _Page(
+            list(data), str(headers.get("etag", "")), 'rel="next"' in headers.get("link", "")
+        )
+
+    def _all_pages(self, path: str, first: _Page | None = None) -> list[_Page]:
+        pages = [first or self._page(path, 1)]
+        while pages[-1] is not None and pages[-1].has_next:
+            pages.append(self._page(path, len(pages) + 1))
+        return [page for page in pages if page is not None]
+
+    def list_open_pulls(
+        self, owner: str, name: str, etag: str | None = None
+    ) -> OpenPulls | NotModified:
+        """All open PRs; with a known validator, every page is asked conditionally.
+
+        Each page carries its own ETag, and a change on page 3 (a push, a PR closed) leaves
+        page 1 unchanged, so one 304 on page 1 alone would hide it. A repository with up to
+        100 open PRs costs one request; an unchanged one costs one free 304 per page.
+        """
+        key = f"{owner}/{name}"
+        path = self._repo(owner, name) + "/pulls"
+        if etag is not None:
+            self.etags[key] = etag
+        known = self.etags.get(key, "").split()
+        first: _Page | None = None
+        for number, page_etag in enumerate(known, start=1):
+            page = self._page(path, number, page_etag)
+            if page is not None:
+                first = page if number == 1 else None  # later page changed: start over
+                break
+        else:
+            if known:
+                return NotModified(self.etags[key])
+        pages = self._all_pages(path, first)
+        by_number = {int(item["number"]): item for page in pages for item in page.items}
+        validator = " ".join(page.etag for page in pages) if all(p.etag for p in pages) else ""
+        if validator:
+            self.etags[key] = validator
+        else:
+            self.etags.pop(key, None)
+        return OpenPulls(tuple(parse_pull(item) for item in by_number.values()), validator)
+
+    def get_pull(self, owner: str, name: str, number: int) -> PullRequestInfo:
+        _, _, data = self._request("GET", f"{self._repo(owner, name)}/pulls/{number}")
+        return parse_pull(data)
+
+    def create_deployment(
+        self, owner: str, name: str, *, ref: str, environment: str, description: str = ""
+    ) -> Deployment:
+        # auto_merge off and no required contexts: a staging deployment of a PR head must not
+        # merge the base branch into it, nor wait for the very statuses pullre reports.
+        body = {
+            "ref": ref,
+            "environment": environment,
+            "description": description,
+            "auto_merge": False,
+            "required_contexts": [],
+            "transient_environment": True,
+            "production_environment": False,
+        }
+        _, _, data = self._request("POST", f"{self._repo(owner, name)}/deployments", body=body)
+        return Deployment(
+            id=int(data["id"]),
+            ref=str(data["ref"]),
+            sha=str(data["sha"]),
+            environment=str(data["environment"]),
+            created_at=_time(data["created_at"]),
+        )
+
+    def create_deployment_status(
+        self,
+        owner: str,
+        name: str,
+        deployment_id: int,
+        *,
+        state: DeploymentState,
+        environment_url: str = "",
+        log_url: str = "",
+        description: str = "",
+    ) -> DeploymentStatus:
+        body = {"state": state, "environment_url": environment_url, "description": description}
+        if log_url:
+            body["log_url"] = log_url
+        path = f"{self._repo(owner, name)}/deployments/{deployment_id}/statuses"
+        _, _, data = self._request("POST", path, body=body)
+        return DeploymentStatus(
+            id=int(data["id"]),
+            deployment_id=deployment_id,
+            state=data["state"],
+            environment_url=str(data.get("environment_url") or ""),
+            created_at=_time(data["created_at"]),
+        )
+
+    def list_issue_comments(self, owner: str, name: str, number: int) -> tuple[Comment, ...]:
+        pages = self._all_pages(f"{self._repo(owner, name)}/issues/{number}/comments")
+        return tuple(_comment(item) for page in pages for item in page.items)
+
+    def create_comment(self, owner: str, name: str, number: int, body: str) -> Comment:
+        path = f"{self._repo(owner, name)}/issues/{number}/comments"
+        return _comment(self._request("POST", path, body={"body": body})[2])
+
+    def edit_comment(self, owner: str, name: str, comment_id: int, body: str) -> Comment:
+        path = f"{self._repo(owner, name)}/issues/comments/{comment_id}"
+        return _comment(self._request("PATCH", path, body={"body": body})[2])
+
+    def create_commit_status(
+        self,
+        owner: str,
+        name: str,
+        sha: str,
+        *,
+        state: CommitState,
+        context: str,
+        description: str = "",
+        target_url: str = "",
+    ) -> CommitStatus:
+        body = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            body["target_url"] = target_url
+        path = f"{self._repo(owner, name)}/statuses/{quote(sha, safe='')}"
+        _, _, data = self._request("POST", path, body=body)
+        return CommitStatus(
+            id=int(data["id"]),
+            state=data["state"],
+            context=str(data["context"]),
+            description=str(data.get("description") or ""),
+            target_url=str(data.get("target_url") or ""),
+            created_at=_time(data["created_at"]),
+        )
+
+    def _contents(self, owner: str, name: str, path: str, ref: str) -> Any:
+        quoted = quote(path.strip("/"), safe="/")
+        return self._request(
+            "GET", f"{self._repo(owner, name)}/contents/{quoted}", params={"ref": ref}
+        )[2]
+
+    def list_directory(
+        self, owner: str, name: str, path: str, ref: str
+    ) -> tuple[ContentEntry, ...]:
+        data = self._contents(owner, name, path, ref)
+        if not isinstance(data, list):
+            raise GitHubError(f"{path} at {ref[:7]} is a {data.get('type')}, not a directory")
+        return tuple(
+            ContentEntry(str(e["path"]), str(e["type"]), int(e.get("size") or 0)) for e in data
+        )
+
+    def read_file(self, owner: str, name: str, path: str, ref: str) -> str:
+        data = self._contents(owner, name, path, ref)
+        if not isinstance(data, dict) or data.get("encoding") != "base64":
+            raise GitHubError(f"{path} at {ref[:7]} is not a file GitHub sent inline")
+        try:
+            return base64.b64decode(data["content"]).decode("utf-8")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GitHubError(f"{path} at {ref[:7]} is not UTF-8 text") from exc
+
+
+def adapter_from_settings(settings: GithubSettings, **options: Any) -> PyGithubAdapter:
+    """Token auth, or GitHub App auth when ``app_id`` is set (the App wins if both are)."""
+    stats = GitHubStats()
+    auth: Auth.Auth
+    if settings.app_id is not None and settings.installation_id is not None:
+        with open(settings.app_private_key_file, encoding="utf-8") as handle:
+            private_key = handle.read()
+        app = Auth.AppAuth(settings.app_id, private_key)
+        auth = CountingInstallationAuth(app, settings.installation_id, stats)
+    elif settings.token:
+        auth = Auth.Token(settings.token)
+    else:
+        raise ConfigError(
+            [
+                "[github] token, or app_id with app_private_key_file and installation_id: one "
+                "of the two must be set to talk to GitHub"
+            ]
+        )
+    options.setdefault("seconds_between_writes", settings.write_interval)
+    return PyGithubAdapter(auth, base_url=settings.api_url, stats=stats, **options)

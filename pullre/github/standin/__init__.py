@@ -1,0 +1,8 @@
+"""A small stateful GitHub REST server on 127.0.0.1, for tests and the sandbox.
+
+Modules: ``server`` (routing, auth, error injection), ``resources`` (the JSON shapes GitHub
+documents), ``contents`` (repository contents at a ref), ``state`` (what it stores and the driving
+API tests use to change it).
+
+Standard library only; nothing else of pullre.
+"""

@@ -1,0 +1,8 @@
+"""What goes back to the pull request on GitHub: deployments, one status comment, commit statuses.
+
+Modules: ``facts`` (what a PR's reports are made of, read in one short transaction), ``comment``
+(the Markdown of pullre's one PR comment), ``sender`` (sends only what changed, paced).
+
+May import: the GitHub port, ``scenarios``, ``cost``, ``policies``, ``smoke`` (result text),
+``environments.status`` and the shared top level. Never ``web``, ``cli`` or ``sandbox``.
+"""

@@ -1,0 +1,231 @@
+"""The staging MySQL as the reconciler sees it: per-PR schemas and users, behind a port.
+
+The controller is the only holder of the admin URL (``[staging_mysql] url``); a staging instance
+gets only the :class:`Credentials` of its PR's user, which can do anything inside its own schema
+and nothing outside it. Domain code takes a :class:`StagingDatabase`; entry points build the real
+one with :func:`make_staging_database`.
+
+Usage::
+
+    staging = make_staging_database(settings.staging_mysql)
+    schema = schema_name(repository_id=1296269, number=42)      # "pr_1296269_42"
+    staging.clone("shop_base", schema)                          # or reset() to start over
+    credentials = staging.create_user(schema)                   # hand these to the agent
+    ...
+    staging.drop(schema)                                        # schema and user, idempotent
+    assert not [x for x in staging.leftovers() if x.name == schema]
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Protocol
+from urllib.parse import quote
+
+from pullre.config import StagingMysqlSettings
+from pullre.staging_db.clone import PARALLELISM, CloneResult, clone_schema, drop_schema
+from pullre.staging_db.connection import (
+    CloneFailed,
+    ServerAddress,
+    SourceMissing,
+    StagingDatabaseError,
+    StagingUnavailable,
+    connect,
+    translated_errors,
+)
+from pullre.staging_db.names import (
+    InvalidName,
+    checked_prefix,
+    checked_schema,
+    schema_name,
+    user_name,
+)
+from pullre.staging_db.users import (
+    drop_user,
+    ensure_user,
+    kill_sessions,
+    new_password,
+    set_password,
+)
+
+#: A caller-chosen password shorter than this is a bug, not a choice.
+MIN_PASSWORD_LENGTH = 16
+
+__all__ = [
+    "CloneFailed",
+    "CloneResult",
+    "Credentials",
+    "InvalidName",
+    "Leftover",
+    "PyMysqlStagingDatabase",
+    "SourceMissing",
+    "StagingDatabase",
+    "StagingDatabaseError",
+    "StagingUnavailable",
+    "make_staging_database",
+    "schema_name",
+    "user_name",
+]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a staging instance needs to reach its PR's schema; ``repr`` hides the password."""
+
+    user: str
+    password: str = field(repr=False)
+    host: str
+    port: int
+    database: str
+
+    @property
+    def url(self) -> str:
+        return (
+            f"mysql+pymysql://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+            f"@{self.host}:{self.port}/{self.database}?charset=utf8mb4"
+        )
+
+
+class Leftover(NamedTuple):
+    kind: Literal["schema", "user"]
+    name: str
+
+
+class StagingDatabase(Protocol):
+    """Per-PR schemas and users on the shared staging server."""
+
+    def clone(self, source: str, target: str) -> CloneResult:
+        """Make ``target`` a copy of ``source``, dropping any old ``target`` first."""
+        ...
+
+    def reset(self, source: str, target: str) -> CloneResult:
+        """Throw away the PR's data and start again from ``source``."""
+        ...
+
+    def create_user(self, schema: str, *, password: str | None = None) -> Credentials:
+        """Create the schema's user, or give it a new password; granted on that schema only.
+
+        Without ``password`` a random one is made (each call rotates it); a caller that derives
+        the password from its own secret can pass it, so it need not store it anywhere.
+        """
+        ...
+
+    def drop(self, schema: str) -> None:
+        """Remove schema and user; nothing to remove is not an error."""
+        ...
+
+    def exists(self, schema: str) -> bool: ...
+
+    def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
+        """Schemas and users whose names start with ``prefix``, for checking releases."""
+        ...
+
+
+class PyMysqlStagingDatabase:
+    """:class:`StagingDatabase` over PyMySQL, one short-lived admin connection per call.
+
+    No pooled connection is kept: calls are minutes apart in a reconcile pass, and a fresh
+    connection never carries a previous call's session settings or a dead socket.
+    """
+
+    def __init__(self, address: ServerAddress, *, parallelism: int = PARALLELISM) -> None:
+        self.address = address
+        self.parallelism = parallelism
+
+    @classmethod
+    def from_url(cls, url: str, *, parallelism: int = PARALLELISM) -> PyMysqlStagingDatabase:
+        return cls(ServerAddress.from_url(url), parallelism=parallelism)
+
+    def __repr__(self) -> str:
+        return f"PyMysqlStagingDatabase({self.address!r})"
+
+    def clone(self, source: str, target: str) -> CloneResult:
+        return clone_schema(
+            self.address,
+            source,
+            target,
+            owner=user_name(target),
+            parallelism=self.parallelism,
+        )
+
+    def reset(self, source: str, target: str) -> CloneResult:
+        # clone() drops the old target itself (ending the app's sessions first, whose open
+        # transactions would hold the drop up), but only once the source is known to exist: a
+        # reset from a vanished source keeps the PR's data instead of leaving nothing. The user
+        # and its password stay, so the running app reconnects to the fresh data.
+        return self.clone(source, target)
+
+    def create_user(self, schema: str, *, password: str | None = None) -> Credentials:
+        checked_schema(schema)
+        user = user_name(schema)
+        if password is None:
+            password = new_password()
+        elif len(password) < MIN_PASSWORD_LENGTH:
+            raise StagingDatabaseError(
+                f"a PR user's password needs at least {MIN_PASSWORD_LENGTH} characters"
+            )
+        with (
+            contextlib.closing(connect(self.address)) as conn,
+            translated_errors(self.address, password),
+            conn.cursor() as cursor,
+        ):
+            ensure_user(cursor, user, schema)
+            set_password(cursor, user, password)
+        return Credentials(
+            user=user,
+            password=password,
+            host=self.address.host,
+            port=self.address.port,
+            database=schema,
+        )
+
+    def drop(self, schema: str) -> None:
+        checked_schema(schema)
+        user = user_name(schema)
+        with (
+            contextlib.closing(connect(self.address)) as conn,
+            translated_errors(self.address),
+            conn.cursor() as cursor,
+        ):
+            # User first, so the app cannot log in again between the kill and the drop.
+            drop_user(cursor, user)
+            kill_sessions(cursor, user)
+            drop_schema(cursor, schema)
+
+    def exists(self, schema: str) -> bool:
+        checked_schema(schema)
+        with (
+            contextlib.closing(connect(self.address)) as conn,
+            translated_errors(self.address),
+            conn.cursor() as cursor,
+        ):
+            cursor.execute(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (schema,)
+            )
+            return cursor.fetchone() is not None
+
+    def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
+        pattern = checked_prefix(prefix).replace("_", r"\_") + "%"
+        with (
+            contextlib.closing(connect(self.address)) as conn,
+            translated_errors(self.address),
+            conn.cursor() as cursor,
+        ):
+            cursor.execute(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s",
+                (pattern,),
+            )
+            schemas = [Leftover("schema", str(name)) for (name,) in cursor.fetchall()]
+            cursor.execute(
+                "SELECT User FROM mysql.user WHERE User LIKE %s AND Host = %s",
+                (pattern, "%"),
+            )
+            users = [Leftover("user", str(name)) for (name,) in cursor.fetchall()]
+        return sorted(schemas + users)
+
+
+def make_staging_database(settings: StagingMysqlSettings) -> PyMysqlStagingDatabase:
+    if not settings.url:
+        raise StagingDatabaseError("[staging_mysql] url is not set")
+    return PyMysqlStagingDatabase.from_url(settings.url)
