@@ -12,7 +12,13 @@ import cherrypy
 
 from pullre.config import public_url
 from pullre.db import make_engine, make_session_factory
+from pullre.ec2.boto3_adapter import make_ec2
+from pullre.ec2.port import Ec2
+from pullre.github.adapter import make_github
+from pullre.github.port import GitHub
 from pullre.reconcile.nudge import Nudger
+from pullre.staging_db.database import configured_staging_database
+from pullre.staging_db.port import StagingDatabase
 from pullre.startup import (
     EXIT_OK,
     add_config_argument,
@@ -51,9 +57,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     engine = make_engine(settings.controller.database_url)
     require_migrated(engine)
+
     # Webhooks nudge passes in this process; without a secret the webhook refuses everything.
-    nudger = Nudger(settings, engine) if settings.github.webhook_secret else None
-    app = create_app(settings, session_factory=make_session_factory(engine), nudger=nudger)
+    def github() -> GitHub:
+        return make_github(settings.github)
+
+    def ec2() -> Ec2:
+        return make_ec2(settings.aws)
+
+    def staging() -> StagingDatabase | None:
+        return configured_staging_database(settings.staging_mysql)
+
+    # Webhooks nudge passes in this process; without a secret the webhook refuses everything.
+    nudger = (
+        Nudger(settings, engine, github=github, ec2=ec2, staging=staging)
+        if settings.github.webhook_secret
+        else None
+    )
+    app = create_app(
+        settings,
+        session_factory=make_session_factory(engine),
+        nudger=nudger,
+        ec2=ec2,
+        github=github,
+    )
 
     host, port = controller.host, controller.port
     cherrypy.tree.graft(app, "/")

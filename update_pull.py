@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from pullre.config import ConfigError, Settings
 from pullre.db import make_engine
-from pullre.ec2 import make_ec2
-from pullre.github.port import make_github
+from pullre.ec2.boto3_adapter import make_ec2
+from pullre.github.adapter import make_github
 from pullre.reconcile.run import PassReport, run_configured_pass
-from pullre.staging_db.database import make_staging_database
+from pullre.staging_db.database import configured_staging_database
 from pullre.startup import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -47,7 +47,7 @@ def run(settings: Settings, *, loop: bool, interval: float) -> int:
         print(f"update_pull.py: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     ec2 = make_ec2(settings.aws)
-    staging = make_staging_database(settings.staging_mysql) if settings.staging_mysql.url else None
+    staging = configured_staging_database(settings.staging_mysql)
     while True:
         started = time.monotonic()
         try:

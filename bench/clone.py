@@ -37,8 +37,8 @@ from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pullre.staging_db.database import PyMysqlStagingDatabase, schema_name
-from pullre.staging_db.names import quote_identifier
+from pullre.staging_db.database import PyMysqlStagingDatabase
+from pullre.staging_db.names import quote_identifier, schema_name
 
 DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10)) + ")"
 

@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from pullre.ec2 import IncorrectState, InstanceInfo, InstanceNotFound, InstancePage
+from pullre.ec2.port import IncorrectState, InstanceInfo, InstanceNotFound, InstancePage
 from pullre.github.port import (
     Comment,
     CommitState,

@@ -52,7 +52,7 @@ from moto.server import ThreadedMotoServer
 from pullre import migrate
 from pullre.config import AwsSettings
 from pullre.db import make_engine, make_session_factory
-from pullre.ec2 import Boto3Ec2, make_client
+from pullre.ec2.boto3_adapter import Boto3Ec2, make_client
 from pullre.github.adapter import PyGithubAdapter
 from pullre.github.standin.server import GitHubStandIn
 from pullre.github.transport import GitHubStats

@@ -37,7 +37,8 @@ from moto.ec2.models.amis import AMIS
 from moto.server import ThreadedMotoServer
 
 from pullre.config import AwsSettings
-from pullre.ec2 import Boto3Ec2, Ec2, InstanceInfo, InstancePage, make_client
+from pullre.ec2.boto3_adapter import Boto3Ec2, make_client
+from pullre.ec2.port import Ec2, InstanceInfo, InstancePage
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

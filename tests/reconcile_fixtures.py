@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from pullre import migrate
 from pullre.clock import Clock, system_clock
 from pullre.db import make_engine, make_session_factory
-from pullre.ec2 import Ec2
+from pullre.ec2.port import Ec2
 from pullre.environments.deploys import record_step
 from pullre.github.adapter import PyGithubAdapter
 from pullre.github.standin.server import GitHubStandIn
@@ -34,7 +34,7 @@ from pullre.models import (
 )
 from pullre.policies.savings import PoolPolicies
 from pullre.reconcile.run import PassReport, run_pass
-from pullre.staging_db.database import StagingDatabase
+from pullre.staging_db.port import StagingDatabase
 from tests.ec2_fixtures import Ec2Sandbox
 
 OWNER, NAME = "acme", "shop"

@@ -14,7 +14,7 @@ from pullre import migrate
 from pullre.accounts import user_accounts as accounts
 from pullre.clock import system_clock
 from pullre.db import make_engine, make_session_factory
-from pullre.github.port import make_github
+from pullre.github.adapter import make_github
 from pullre.github.standin.server import GitHubStandIn
 from pullre.models import EnvironmentStatus, Repository, Role
 from pullre.reconcile.sync import sync_repository
@@ -39,7 +39,8 @@ def scenario_server(tmp_path: Path, github_standin: GitHubStandIn) -> Iterator[L
     )  # fmt: skip
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    server = wsgi.Server(("127.0.0.1", 0), create_app(settings, session_factory=factory))
+    app = create_app(settings, session_factory=factory, github=lambda: make_github(settings.github))
+    server = wsgi.Server(("127.0.0.1", 0), app)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()

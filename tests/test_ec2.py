@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pullre.config import AwsSettings
-from pullre.ec2 import (
+from pullre.ec2.boto3_adapter import make_client, make_ec2
+from pullre.ec2.port import (
     MAX_FILTER_VALUES,
     Ec2Error,
     Ec2Throttled,
@@ -17,8 +18,6 @@ from pullre.ec2 import (
     InstanceInfo,
     InstanceNotFound,
     InsufficientCapacity,
-    make_client,
-    make_ec2,
 )
 from tests.ec2_fixtures import REGION, Ec2Sandbox, FaultyEc2
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth
 
 from pullre.config import ConfigError, GithubSettings
-from pullre.github.adapter import PyGithubAdapter, adapter_from_settings
+from pullre.github.adapter import PyGithubAdapter, adapter_from_settings, make_github
 from pullre.github.port import (
     GitHubAuthError,
     GitHubNotFound,
@@ -20,7 +20,6 @@ from pullre.github.port import (
     GitHubUnavailable,
     NotModified,
     OpenPulls,
-    make_github,
 )
 from pullre.github.standin.server import GitHubStandIn
 from tests.github_fixtures import make_test_adapter

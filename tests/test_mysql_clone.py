@@ -18,22 +18,18 @@ from sqlalchemy import make_url
 
 from pullre.config import StagingMysqlSettings
 from pullre.staging_db.connection import ServerAddress, describe
-from pullre.staging_db.database import (
+from pullre.staging_db.database import PyMysqlStagingDatabase, make_staging_database
+from pullre.staging_db.definitions import retarget
+from pullre.staging_db.names import InvalidName, quote_identifier, schema_name, user_name
+from pullre.staging_db.port import (
     CloneFailed,
     CloneResult,
     Credentials,
-    InvalidName,
     Leftover,
-    PyMysqlStagingDatabase,
     SourceMissing,
     StagingDatabaseError,
     StagingUnavailable,
-    make_staging_database,
-    schema_name,
-    user_name,
 )
-from pullre.staging_db.definitions import retarget
-from pullre.staging_db.names import quote_identifier
 
 BIG_ROWS = 100_000
 DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10)) + ")"

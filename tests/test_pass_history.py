@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from pullre.clock import system_clock
-from pullre.ec2 import InstanceInfo
+from pullre.ec2.port import InstanceInfo
 from pullre.models import PassRun, utcnow
 from pullre.reconcile import history as pass_history
 from pullre.reconcile import lease

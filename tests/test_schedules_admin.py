@@ -432,7 +432,9 @@ def test_outside_servers_start_and_stop_by_hand(
     ec2: Ec2Sandbox,
     make_user: MakeUser,
 ) -> None:
-    client = create_app(settings, session_factory=session_factory, ec2=ec2.adapter).test_client()
+    client = create_app(
+        settings, session_factory=session_factory, ec2=lambda: ec2.adapter
+    ).test_client()
     log_in(client, make_user("hands", Role.ADMIN))
     [instance_id] = ec2.create_instances(1)
     server = outside(session, instance_id=instance_id)

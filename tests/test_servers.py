@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.config import Settings
+from pullre.ec2.boto3_adapter import make_ec2
+from pullre.ec2.port import Ec2
 from pullre.models import (
     Environment,
     EnvironmentStatus,
@@ -48,7 +50,7 @@ def pool_admin(
     make_user: MakeUser,
 ) -> FlaskClient:
     """An admin on an app whose EC2 port is the moto sandbox's adapter."""
-    app = create_app(settings, session_factory=session_factory, ec2=ec2.adapter)
+    app = create_app(settings, session_factory=session_factory, ec2=lambda: ec2.adapter)
     return make_admin(app, make_user)
 
 
@@ -122,7 +124,7 @@ def test_second_page_follows_the_ec2_next_token(pool_admin: FlaskClient, ec2: Ec
     assert 'class="next"' not in second
 
 
-def test_without_an_injected_port_the_app_builds_one_from_aws_settings(
+def test_the_entry_points_factory_builds_the_port_from_aws_settings_on_first_use(
     db_url: str,
     tmp_path: Path,
     session_factory: sessionmaker[Session],
@@ -131,8 +133,27 @@ def test_without_an_injected_port_the_app_builds_one_from_aws_settings(
 ) -> None:
     [instance_id] = ec2.create_instances(1)
     settings = make_settings(db_url, tmp_path, PULLRE_AWS_ENDPOINT_URL=ec2.endpoint_url)
-    client = make_admin(create_app(settings, session_factory=session_factory), make_user)
+    built: list[Ec2] = []
+
+    def factory() -> Ec2:
+        built.append(make_ec2(settings.aws))
+        return built[-1]
+
+    app = create_app(settings, session_factory=session_factory, ec2=factory)
+    client = make_admin(app, make_user)
+    assert not built  # the app starts without AWS
     assert instance_id in client.get("/servers/").get_data(as_text=True)
+    assert instance_id in client.get("/servers/").get_data(as_text=True)
+    assert len(built) == 1
+
+
+def test_without_an_ec2_factory_the_servers_page_says_so(
+    settings: Settings, session_factory: sessionmaker[Session], make_user: MakeUser
+) -> None:
+    client = make_admin(create_app(settings, session_factory=session_factory), make_user)
+    page = client.get("/servers/")
+    assert page.status_code == 200
+    assert "started without EC2" in page.get_data(as_text=True)
 
 
 def test_an_ec2_failure_is_a_message_not_a_500(
@@ -143,7 +164,7 @@ def test_an_ec2_failure_is_a_message_not_a_500(
 ) -> None:
     adapter = faulty_ec2.adapter_with(max_attempts=1)
     client = make_admin(
-        create_app(settings, session_factory=session_factory, ec2=adapter), make_user
+        create_app(settings, session_factory=session_factory, ec2=lambda: adapter), make_user
     )
     faulty_ec2.proxy.throttle_next(1, action="DescribeInstances")
     response = client.get("/servers/")
@@ -310,7 +331,7 @@ def test_ec2_refusing_a_stop_is_shown_and_recorded(
 ) -> None:
     adapter = faulty_ec2.adapter_with(max_attempts=1)
     client = make_admin(
-        create_app(settings, session_factory=session_factory, ec2=adapter), make_user
+        create_app(settings, session_factory=session_factory, ec2=lambda: adapter), make_user
     )
     [instance_id] = faulty_ec2.sandbox.create_instances(1, stopped=False)
     server = add_server(session, instance_id)

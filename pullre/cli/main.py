@@ -18,7 +18,8 @@ from pullre import events
 from pullre.accounts import user_accounts as accounts
 from pullre.cli import server_settings as cli_server_settings
 from pullre.db import make_engine, make_session_factory
-from pullre.ec2 import Ec2Error, make_ec2
+from pullre.ec2.boto3_adapter import make_ec2
+from pullre.ec2.port import Ec2Error
 from pullre.environments.status import pull_request_views
 from pullre.identifiers import GITHUB_LOGIN, is_schema_name, split_full_name
 from pullre.models import GithubUser, Repository, Role, Server, utcnow

@@ -18,7 +18,7 @@ from itertools import pairwise
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pullre.ec2 import InstanceInfo
+from pullre.ec2.port import InstanceInfo
 from pullre.models import Environment, PullRequest, Repository, RunningSpan, Server
 
 _HOUR = Decimal(3600)

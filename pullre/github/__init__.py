@@ -1,4 +1,4 @@
-"""GitHub: every call pullre makes to it goes through one injected :class:`~pullre.github.port.GitHub`.
+"""GitHub: every call pullre makes to it goes through one injected ``GitHub`` (``port``).
 
 Modules: ``port`` (the protocol and pullre's value types and errors), ``payloads`` (PR payloads
 read into those types, shared by the adapter and the webhook), ``adapter`` (the PyGithub

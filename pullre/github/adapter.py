@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ import requests
 from github import Auth, Github, GithubException
 
 from pullre.config import ConfigError, GithubSettings
+from pullre.github.payloads import parse_comment, parse_pull, parse_time
 from pullre.github.port import (
     Comment,
     CommitState,
@@ -29,6 +29,7 @@ from pullre.github.port import (
     Deployment,
     DeploymentState,
     DeploymentStatus,
+    GitHub,
     GitHubError,
     GitHubUnavailable,
     NotModified,
@@ -44,42 +45,6 @@ from pullre.github.transport import (
 )
 
 PER_PAGE = 100
-
-
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value).astimezone(UTC)
-
-
-def parse_pull(data: dict[str, Any]) -> PullRequestInfo:
-    head_repo = data["head"].get("repo")
-    base_name = data["base"]["repo"]["full_name"]
-    fork = head_repo["full_name"] if head_repo and head_repo["full_name"] != base_name else None
-    merged = data.get("merged_at") is not None or bool(data.get("merged"))
-    return PullRequestInfo(
-        number=int(data["number"]),
-        title=str(data["title"]),
-        author_login=str((data.get("user") or {}).get("login", "")),
-        head_ref=str(data["head"]["ref"]),
-        head_sha=str(data["head"]["sha"]),
-        head_repository=fork,
-        state="merged" if merged else "open" if data["state"] == "open" else "closed",
-        draft=bool(data.get("draft", False)),
-        labels=tuple(str(label["name"]) for label in data.get("labels", [])),
-        created_at=_time(data["created_at"]),
-        updated_at=_time(data["updated_at"]),
-        html_url=str(data.get("html_url", "")),
-    )
-
-
-def _comment(data: dict[str, Any]) -> Comment:
-    return Comment(
-        id=int(data["id"]),
-        author_login=str((data.get("user") or {}).get("login", "")),
-        body=str(data.get("body") or ""),
-        html_url=str(data.get("html_url", "")),
-        created_at=_time(data["created_at"]),
-        updated_at=_time(data["updated_at"]),
-    )
 
 
 @dataclass(frozen=True)
@@ -236,7 +201,7 @@ class PyGithubAdapter:
             ref=str(data["ref"]),
             sha=str(data["sha"]),
             environment=str(data["environment"]),
-            created_at=_time(data["created_at"]),
+            created_at=parse_time(data["created_at"]),
         )
 
     def create_deployment_status(
@@ -260,20 +225,20 @@ class PyGithubAdapter:
             deployment_id=deployment_id,
             state=data["state"],
             environment_url=str(data.get("environment_url") or ""),
-            created_at=_time(data["created_at"]),
+            created_at=parse_time(data["created_at"]),
         )
 
     def list_issue_comments(self, owner: str, name: str, number: int) -> tuple[Comment, ...]:
         pages = self._all_pages(f"{self._repo(owner, name)}/issues/{number}/comments")
-        return tuple(_comment(item) for page in pages for item in page.items)
+        return tuple(parse_comment(item) for page in pages for item in page.items)
 
     def create_comment(self, owner: str, name: str, number: int, body: str) -> Comment:
         path = f"{self._repo(owner, name)}/issues/{number}/comments"
-        return _comment(self._request("POST", path, body={"body": body})[2])
+        return parse_comment(self._request("POST", path, body={"body": body})[2])
 
     def edit_comment(self, owner: str, name: str, comment_id: int, body: str) -> Comment:
         path = f"{self._repo(owner, name)}/issues/comments/{comment_id}"
-        return _comment(self._request("PATCH", path, body={"body": body})[2])
+        return parse_comment(self._request("PATCH", path, body={"body": body})[2])
 
     def create_commit_status(
         self,
@@ -297,7 +262,7 @@ class PyGithubAdapter:
             context=str(data["context"]),
             description=str(data.get("description") or ""),
             target_url=str(data.get("target_url") or ""),
-            created_at=_time(data["created_at"]),
+            created_at=parse_time(data["created_at"]),
         )
 
     def _contents(self, owner: str, name: str, path: str, ref: str) -> Any:
@@ -346,3 +311,8 @@ def adapter_from_settings(settings: GithubSettings, **options: Any) -> PyGithubA
         )
     options.setdefault("seconds_between_writes", settings.write_interval)
     return PyGithubAdapter(auth, base_url=settings.api_url, stats=stats, **options)
+
+
+def make_github(settings: GithubSettings) -> GitHub:
+    """The real adapter for entry points, authenticated as ``[github]`` says."""
+    return adapter_from_settings(settings)

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
-from pullre.config import GithubSettings
-
 PullState = Literal["open", "closed", "merged"]
 DeploymentState = Literal[
     "error", "failure", "inactive", "in_progress", "queued", "pending", "success"
@@ -221,11 +219,3 @@ def web_url(api_url: str) -> str:
     """GitHub's web address from its API address: github.com, or the Enterprise host."""
     host = urlsplit(api_url).hostname or "github.com"
     return "https://" + ("github.com" if host == "api.github.com" else host)
-
-
-def make_github(settings: GithubSettings) -> GitHub:
-    """The real adapter for entry points, authenticated as ``[github]`` says."""
-    # Imported here because the adapter module imports this one for the value types.
-    from pullre.github.adapter import adapter_from_settings  # noqa: PLC0415
-
-    return adapter_from_settings(settings)

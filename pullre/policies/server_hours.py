@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from pullre import events
-from pullre.ec2 import Ec2Error, InstanceInfo
+from pullre.ec2.port import Ec2Error, InstanceInfo
 from pullre.models import Server
 from pullre.policies import office_hours
 

@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.clock import Clock
-from pullre.ec2 import Ec2
+from pullre.ec2.port import Ec2
 from pullre.github.port import GitHub
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,

@@ -6,9 +6,9 @@ them while a pass runs lead to at most one more pass, which reads everything the
 One worker thread is enough because the pass takes the DB lease anyway, so a cron pass and a
 nudged pass never act together; running two here would only make one of them skip.
 
-GitHub and EC2 adapters are built in the worker on the first pass, so the web app starts (and
-serves its UI) without GitHub or AWS credentials; a failure to build them is logged and tried
-again on the next nudge, never raised into a request.
+The adapters come as factories from the entry point and are built in the worker on the first
+pass, so the web app starts (and serves its UI) without GitHub or AWS credentials; a failure to
+build them is logged and tried again on the next nudge, never raised into a request.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from sqlalchemy import Engine
 
 from pullre.clock import Clock, system_clock
 from pullre.config import Settings
-from pullre.ec2 import Ec2, make_ec2
-from pullre.github.port import GitHub, make_github
+from pullre.ec2.port import Ec2
+from pullre.github.port import GitHub
 from pullre.reconcile.run import PassReport, run_configured_pass
-from pullre.staging_db.database import StagingDatabase, make_staging_database
+from pullre.staging_db.port import StagingDatabase
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +43,18 @@ class Nudger:
         settings: Settings,
         engine: Engine,
         *,
-        github: Callable[[], GitHub] | None = None,
-        ec2: Callable[[], Ec2] | None = None,
-        staging: Callable[[], StagingDatabase | None] | None = None,
+        github: Callable[[], GitHub],
+        ec2: Callable[[], Ec2],
+        staging: Callable[[], StagingDatabase | None] = lambda: None,
         clock: Clock = system_clock,
         skipped_retry_delay: float = SKIPPED_RETRY_DELAY,
         skipped_retries: int = SKIPPED_RETRIES,
     ) -> None:
         self._engine = engine
         self._settings = settings
-        self._make_github = github or (lambda: make_github(settings.github))
-        self._make_ec2 = ec2 or (lambda: make_ec2(settings.aws))
-        self._make_staging = staging or (lambda: _staging_from(settings))
+        self._make_github = github
+        self._make_ec2 = ec2
+        self._make_staging = staging
         self._clock = clock
         self._skipped_retry_delay = skipped_retry_delay
         self._skipped_retries = skipped_retries
@@ -153,8 +153,3 @@ class Nudger:
         """Wait ``seconds`` unless closed meanwhile; True if the worker should go on."""
         with self._changed:
             return not self._changed.wait_for(lambda: self._closed, timeout=seconds)
-
-
-def _staging_from(settings: Settings) -> StagingDatabase | None:
-    url = settings.staging_mysql.url
-    return make_staging_database(settings.staging_mysql) if url else None

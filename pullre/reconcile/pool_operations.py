@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.cost import pricing as cost
-from pullre.ec2 import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
+from pullre.ec2.port import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
 from pullre.models import Environment, EnvironmentStatus, Server
 from pullre.policies import server_hours
 from pullre.reconcile import pool, provisioning
 from pullre.reconcile.context import PassContext
-from pullre.staging_db.database import StagingDatabase
+from pullre.staging_db.port import StagingDatabase
 
 #: A start asked for but not visible after this long is asked again (the instance may have
 #: been stopped by hand, or the request lost).

@@ -15,8 +15,8 @@ from pullre import events
 from pullre.clock import Clock
 from pullre.environments.deploys import SERVING, database_password, source_schema
 from pullre.models import Environment
-from pullre.staging_db.connection import StagingDatabaseError
-from pullre.staging_db.database import StagingDatabase, schema_name
+from pullre.staging_db.names import schema_name
+from pullre.staging_db.port import StagingDatabase, StagingDatabaseError
 
 log = logging.getLogger(__name__)
 

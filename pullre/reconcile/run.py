@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.clock import Clock, system_clock
 from pullre.config import Settings, public_url
-from pullre.ec2 import Ec2
+from pullre.ec2.port import Ec2
 from pullre.github.port import GitHub, GitHubError, GitHubRateLimited
 from pullre.models import Repository
 from pullre.policies import savings as pool_policies
@@ -49,7 +49,7 @@ from pullre.reconcile.pool_operations import PoolOperations
 from pullre.reconcile.sync import sync_repository
 from pullre.reporting import sender as reporting
 from pullre.secret_key import resolve_secret_key
-from pullre.staging_db.database import StagingDatabase
+from pullre.staging_db.port import StagingDatabase
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.clock import Clock
-from pullre.github.port import (
-    CommitState,
-    GitHub,
-    GitHubError,
-    GitHubNotFound,
-    GitHubRateLimited,
-)
+from pullre.github.port import CommitState, GitHub, GitHubError, GitHubNotFound, GitHubRateLimited
 from pullre.models import EnvironmentStatus, GithubReport
 from pullre.reporting.comment import MARKER, render
 from pullre.reporting.facts import (

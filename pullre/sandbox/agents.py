@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pullre.agent import state, supervisor
-from pullre.ec2 import Ec2
+from pullre.ec2.port import Ec2
 
 CLIENT = Path(__file__).resolve().parent.parent.parent / "client.py"
 PASS_INTERVAL_S = 2.0

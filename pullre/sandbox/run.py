@@ -29,8 +29,9 @@ from pullre.accounts import api_tokens
 from pullre.accounts import user_accounts as accounts
 from pullre.config import Settings, load_settings
 from pullre.db import make_engine, make_session_factory
-from pullre.ec2 import Ec2, make_ec2
-from pullre.github.port import make_github
+from pullre.ec2.boto3_adapter import make_ec2
+from pullre.ec2.port import Ec2
+from pullre.github.adapter import make_github
 from pullre.github.standin.server import GitHubStandIn
 from pullre.models import Repository, Role
 from pullre.reconcile.run import run_configured_pass
@@ -132,7 +133,13 @@ def _serve(stack: ExitStack, home: Path, host: str, port: int, stopping: threadi
         session.commit()
     numbers = repo.open_pulls()
 
-    web = wsgi.Server((host, port), create_app(settings, session_factory=sessions))
+    app = create_app(
+        settings,
+        session_factory=sessions,
+        ec2=lambda: ec2,
+        github=lambda: make_github(settings.github),
+    )
+    web = wsgi.Server((host, port), app)
     web.prepare()  # binds now, so a taken port fails here with its OSError
     threading.Thread(target=web.serve, name="controller", daemon=True).start()
     stack.callback(web.stop)

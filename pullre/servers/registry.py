@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pullre import events
-from pullre.ec2 import Ec2, Ec2Error
+from pullre.ec2.port import Ec2, Ec2Error
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Environment,

@@ -20,7 +20,6 @@ import re
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import NoReturn
 
 import pymysql
@@ -28,11 +27,8 @@ import pymysql.cursors
 
 from pullre.staging_db.connection import (
     LOCK_WAIT_TIMEOUT_S,
-    CloneFailed,
     Conn,
     ServerAddress,
-    SourceMissing,
-    StagingDatabaseError,
     connect,
     describe,
     error_code,
@@ -44,25 +40,13 @@ from pullre.staging_db.definitions import (
     StepFailed,
 )
 from pullre.staging_db.names import account, checked_schema, quote_identifier, quote_schema
+from pullre.staging_db.port import CloneFailed, CloneResult, SourceMissing, StagingDatabaseError
 from pullre.staging_db.users import drop_user, ensure_user, kill_sessions, user_exists
 
 #: Enough to keep a server's disks busy without starving the PR environments that share it.
 PARALLELISM = 4
 GENERATED = re.compile(r"\b(?:VIRTUAL|STORED|PERSISTENT) GENERATED\b", re.IGNORECASE)
 CHARSET_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-
-
-@dataclass(frozen=True)
-class CloneResult:
-    source: str
-    target: str
-    tables: int
-    rows: int
-    views: int
-    triggers: int
-    routines: int
-    events: int
-    seconds: float
 
 
 def clone_schema(

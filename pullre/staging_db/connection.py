@@ -18,6 +18,8 @@ from pymysql.connections import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from pullre.staging_db.port import StagingDatabaseError, StagingUnavailable
+
 #: Client errors that mean the connection is gone (server restart, KILL, network).
 CONNECTION_LOST = frozenset({2003, 2006, 2013, 2055})
 #: Server errors that mean our own session was killed (MariaDB 1927, MySQL 1317/1053).
@@ -27,31 +29,6 @@ DRIVERS = frozenset({"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"})
 LOCK_WAIT_TIMEOUT_S = 60
 
 Conn: TypeAlias = "Connection[pymysql.cursors.Cursor]"
-
-
-class StagingDatabaseError(Exception):
-    """Something went wrong on the staging MySQL; the message is safe to show and to log."""
-
-
-class StagingUnavailable(StagingDatabaseError):
-    """The server could not be reached, or the connection was lost."""
-
-
-class SourceMissing(StagingDatabaseError):
-    """The schema to clone from does not exist."""
-
-    def __init__(self, schema: str) -> None:
-        super().__init__(f"source schema {schema!r} does not exist on the staging MySQL")
-        self.schema = schema
-
-
-class CloneFailed(StagingDatabaseError):
-    """A clone stopped part-way; the half-made target has been dropped (the message says if not)."""
-
-    def __init__(self, message: str, source: str, target: str) -> None:
-        super().__init__(message)
-        self.source = source
-        self.target = target
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,6 @@
-"""The staging MySQL as the reconciler sees it: per-PR schemas and users, behind a port.
+"""The staging MySQL port (:mod:`pullre.staging_db.port`) implemented with PyMySQL.
 
-The controller is the only holder of the admin URL (``[staging_mysql] url``); a staging instance
-gets only the :class:`Credentials` of its PR's user, which can do anything inside its own schema
-and nothing outside it. Domain code takes a :class:`StagingDatabase`; entry points build the real
-one with :func:`make_staging_database`.
+Entry points build it with :func:`make_staging_database`; domain code only sees the port.
 
 Usage::
 
@@ -19,27 +16,20 @@ Usage::
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol
-from urllib.parse import quote
 
 from pullre.config import StagingMysqlSettings
-from pullre.staging_db.clone import PARALLELISM, CloneResult, clone_schema, drop_schema
-from pullre.staging_db.connection import (
-    CloneFailed,
-    ServerAddress,
-    SourceMissing,
-    StagingDatabaseError,
-    StagingUnavailable,
-    connect,
-    translated_errors,
-)
+from pullre.staging_db.clone import PARALLELISM, clone_schema, drop_schema
+from pullre.staging_db.connection import ServerAddress, connect, translated_errors
 from pullre.staging_db.names import (
-    InvalidName,
     checked_prefix,
     checked_schema,
-    schema_name,
     user_name,
+)
+from pullre.staging_db.port import (
+    CloneResult,
+    Credentials,
+    Leftover,
+    StagingDatabaseError,
 )
 from pullre.staging_db.users import (
     drop_user,
@@ -51,75 +41,6 @@ from pullre.staging_db.users import (
 
 #: A caller-chosen password shorter than this is a bug, not a choice.
 MIN_PASSWORD_LENGTH = 16
-
-__all__ = [
-    "CloneFailed",
-    "CloneResult",
-    "Credentials",
-    "InvalidName",
-    "Leftover",
-    "PyMysqlStagingDatabase",
-    "SourceMissing",
-    "StagingDatabase",
-    "StagingDatabaseError",
-    "StagingUnavailable",
-    "make_staging_database",
-    "schema_name",
-    "user_name",
-]
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What a staging instance needs to reach its PR's schema; ``repr`` hides the password."""
-
-    user: str
-    password: str = field(repr=False)
-    host: str
-    port: int
-    database: str
-
-    @property
-    def url(self) -> str:
-        return (
-            f"mysql+pymysql://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
-            f"@{self.host}:{self.port}/{self.database}?charset=utf8mb4"
-        )
-
-
-class Leftover(NamedTuple):
-    kind: Literal["schema", "user"]
-    name: str
-
-
-class StagingDatabase(Protocol):
-    """Per-PR schemas and users on the shared staging server."""
-
-    def clone(self, source: str, target: str) -> CloneResult:
-        """Make ``target`` a copy of ``source``, dropping any old ``target`` first."""
-        ...
-
-    def reset(self, source: str, target: str) -> CloneResult:
-        """Throw away the PR's data and start again from ``source``."""
-        ...
-
-    def create_user(self, schema: str, *, password: str | None = None) -> Credentials:
-        """Create the schema's user, or give it a new password; granted on that schema only.
-
-        Without ``password`` a random one is made (each call rotates it); a caller that derives
-        the password from its own secret can pass it, so it need not store it anywhere.
-        """
-        ...
-
-    def drop(self, schema: str) -> None:
-        """Remove schema and user; nothing to remove is not an error."""
-        ...
-
-    def exists(self, schema: str) -> bool: ...
-
-    def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
-        """Schemas and users whose names start with ``prefix``, for checking releases."""
-        ...
 
 
 class PyMysqlStagingDatabase:
@@ -229,3 +150,8 @@ def make_staging_database(settings: StagingMysqlSettings) -> PyMysqlStagingDatab
     if not settings.url:
         raise StagingDatabaseError("[staging_mysql] url is not set")
     return PyMysqlStagingDatabase.from_url(settings.url)
+
+
+def configured_staging_database(settings: StagingMysqlSettings) -> PyMysqlStagingDatabase | None:
+    """The real adapter when ``[staging_mysql] url`` is set; None runs pullre without schemas."""
+    return make_staging_database(settings) if settings.url else None

@@ -12,7 +12,7 @@ import hashlib
 import re
 
 from pullre.identifiers import SCHEMA_NAME
-from pullre.staging_db.connection import StagingDatabaseError
+from pullre.staging_db.port import StagingDatabaseError
 
 #: MySQL 5.7+/MariaDB allow 80 characters in a user name, but MySQL 5.6 and Aurora MySQL 1 only
 #: 32, and replication of a longer name to such a server fails; 32 works everywhere.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
@@ -9,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
-from pullre.ec2 import Ec2
+from pullre.ec2.port import Ec2
+from pullre.github.port import GitHub
 from pullre.reconcile.nudge import Nudger
 from pullre.secret_key import resolve_secret_key
 from pullre.web import (
@@ -43,13 +45,15 @@ def create_app(
     *,
     session_factory: sessionmaker[Session] | None = None,
     nudger: Nudger | None = None,
-    ec2: Ec2 | None = None,
+    ec2: Callable[[], Ec2] | None = None,
+    github: Callable[[], GitHub] | None = None,
 ) -> Flask:
     """Build the app; tests pass a ``session_factory`` bound to their rolled-back transaction.
 
     ``nudger`` runs the reconcile passes webhooks ask for; without one they wait for cron.
-    ``ec2`` is the EC2 port of the servers page; without one it is built from ``[aws]`` on first
-    use, so the app starts without AWS credentials.
+    ``ec2`` and ``github`` build the ports the servers and scenarios pages use, on first use, so
+    the app starts without AWS or GitHub credentials; entry points pass the real adapters'
+    factories, and the app never imports an adapter itself (an import-linter contract).
     """
     app = Flask(
         __name__,
@@ -94,4 +98,5 @@ def create_app(
     auth.csrf.exempt(metrics.blueprint)  # its own bearer token, like the agent API
     webhook.init_app(app, nudger)
     servers.init_app(app, ec2)
+    app.extensions[scenarios.GITHUB_FACTORY_KEY] = github
     return app

@@ -18,6 +18,8 @@ needs the app), and every step shown or recorded resets its idle-sleep and expir
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -29,7 +31,7 @@ from wtforms.validators import DataRequired, Length
 from pullre import events
 from pullre.clock import Clock, system_clock
 from pullre.config import ConfigError, Settings
-from pullre.github.port import GitHub, make_github
+from pullre.github.port import GitHub
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
 from pullre.policies import sleep
 from pullre.scenarios import acceptance as scenarios
@@ -39,8 +41,9 @@ from pullre.web import request_clock
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("scenarios", __name__)
-#: Tests (and a future app factory argument) put the GitHub port here; else built on first use.
+#: The GitHub port once built (tests put theirs here), and the factory create_app was given.
 GITHUB_KEY = "pullre.scenarios.github"
+GITHUB_FACTORY_KEY = "pullre.scenarios.github_factory"
 STEPS_HELP = (
     "Numbered steps, each followed by its expected result on the next line: "
     "1. Open the cart / Expected: It is empty"
@@ -193,8 +196,11 @@ def delete(scenario_id: int) -> Response:
 def _github() -> GitHub | None:
     github: GitHub | None = current_app.extensions.get(GITHUB_KEY)
     if github is None:
+        factory: Callable[[], GitHub] | None = current_app.extensions.get(GITHUB_FACTORY_KEY)
+        if factory is None:
+            return None
         try:
-            github = make_github(_settings().github)
+            github = factory()
         except (ConfigError, OSError):
             return None
         current_app.extensions[GITHUB_KEY] = github

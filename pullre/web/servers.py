@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from botocore.exceptions import BotoCoreError
 from flask import (
     Blueprint,
     Flask,
@@ -33,7 +32,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, ValidationError
 
 from pullre.config import Settings
-from pullre.ec2 import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage, make_ec2
+from pullre.ec2.port import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage
 from pullre.models import Server
 from pullre.policies import office_hours
 from pullre.servers import registry as servers
@@ -46,14 +45,17 @@ blueprint = Blueprint("servers", __name__, url_prefix="/servers")
 blueprint.before_request(require_admin)
 
 _EC2_KEY = "pullre.ec2"
+_EC2_FACTORY_KEY = "pullre.ec2_factory"
 _ec2_lock = threading.Lock()
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
-def init_app(app: Flask, ec2: Ec2 | None) -> None:
-    """Keep the injected port; None means "build the real adapter when first needed"."""
-    app.extensions[_EC2_KEY] = ec2
+def init_app(app: Flask, ec2: Callable[[], Ec2] | None) -> None:
+    """Keep the injected factory: the port is built when first needed, so the app starts (and
+    serves every other page) without AWS credentials. None: the EC2 actions say it is missing."""
+    app.extensions[_EC2_FACTORY_KEY] = ec2
+    app.extensions[_EC2_KEY] = None
 
 
 def get_ec2() -> Ec2:
@@ -63,10 +65,10 @@ def get_ec2() -> Ec2:
     with _ec2_lock:
         ec2 = current_app.extensions.get(_EC2_KEY)
         if ec2 is None:
-            try:
-                ec2 = make_ec2(settings().aws)
-            except BotoCoreError as exc:  # e.g. no region configured
-                raise Ec2Error(f"cannot set up the EC2 client: {exc}") from exc
+            factory: Callable[[], Ec2] | None = current_app.extensions.get(_EC2_FACTORY_KEY)
+            if factory is None:
+                raise Ec2Error("this controller was started without EC2 (no [aws] adapter)")
+            ec2 = factory()
             current_app.extensions[_EC2_KEY] = ec2
         return ec2
 

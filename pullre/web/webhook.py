@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from pullre import events
 from pullre.clock import system_clock
 from pullre.config import Settings
-from pullre.github.adapter import parse_pull
+from pullre.github.payloads import parse_pull
 from pullre.github.port import PullRequestInfo
 from pullre.models import PullRequest, Repository, WebhookDelivery
 from pullre.reconcile.nudge import Nudger

@@ -1,4 +1,4 @@
-"""The EC2 boundary: a port the reconciler and the web app take, and its boto3 adapter.
+"""The boto3 adapter of the EC2 port.
 
 Domain code sees only :class:`InstanceInfo` values and the exceptions below, never boto3 dicts or
 ``ClientError``, so it can be tested against a small fake and so a change in boto3's shapes is
@@ -21,13 +21,11 @@ Choices that follow from how EC2 behaves:
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -43,14 +41,19 @@ if TYPE_CHECKING:
         InstanceTypeDef,
     )
 
-#: States from which an instance moves on by itself; the reconciler waits instead of acting.
-TRANSITIONAL_STATES = frozenset({"pending", "stopping", "shutting-down"})
-
-#: EC2 rejects a call whose filters hold more values than this (``FilterLimitExceeded``).
-MAX_FILTER_VALUES = 200
-#: EC2's bounds for ``MaxResults`` on DescribeInstances.
-MIN_PAGE_SIZE = 5
-MAX_PAGE_SIZE = 1000
+from pullre.ec2.port import (
+    MAX_FILTER_VALUES,
+    MAX_PAGE_SIZE,
+    MIN_PAGE_SIZE,
+    Ec2,
+    Ec2Error,
+    Ec2Throttled,
+    IncorrectState,
+    InstanceInfo,
+    InstanceNotFound,
+    InstancePage,
+    InsufficientCapacity,
+)
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -60,97 +63,6 @@ _THROTTLING_CODES = frozenset(
     {"RequestLimitExceeded", "Throttling", "ThrottlingException", "EC2ThrottledException"}
 )
 _NOT_FOUND_CODES = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"})
-# An access key id has this shape; it is cut out of any text that becomes an exception message
-# in case a service or botocore ever echoes it back.
-_ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
-
-
-@dataclass(frozen=True)
-class InstanceInfo:
-    """What pullre needs to know about one instance, as EC2 reported it at one moment."""
-
-    instance_id: str
-    #: pending | running | stopping | stopped | shutting-down | terminated
-    state: str
-    private_ip: str | None
-    #: The ``Name`` tag, or "" when the instance has none.
-    name: str
-    instance_type: str
-    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
-
-    @property
-    def in_transition(self) -> bool:
-        """True while EC2 is moving the instance on; acting now would race that move."""
-        return self.state in TRANSITIONAL_STATES
-
-
-class InstancePage(NamedTuple):
-    instances: list[InstanceInfo]
-    #: Pass back to ``list_instances`` for the next page; None on the last page.
-    next_token: str | None
-
-
-class Ec2Error(Exception):
-    """An EC2 call failed; ``code`` is EC2's error code when it gave one."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        operation: str | None = None,
-        instance_id: str | None = None,
-    ) -> None:
-        super().__init__(_redact(message))
-        self.code = code
-        self.operation = operation
-        self.instance_id = instance_id
-
-
-class Ec2Throttled(Ec2Error):
-    """EC2 kept throttling after botocore's retries; the next pass should try again."""
-
-
-class InsufficientCapacity(Ec2Error):
-    """EC2 has no capacity for this instance's type in its zone; another server may start."""
-
-
-class IncorrectState(Ec2Error):
-    """The instance is in a state that does not allow the call (e.g. start while stopping)."""
-
-
-class InstanceNotFound(Ec2Error):
-    """The instance id does not exist (any more) in this account and region."""
-
-
-class Ec2(Protocol):
-    """The EC2 operations pullre needs; domain code takes this, entry points build the adapter."""
-
-    def describe(self, instance_ids: Collection[str]) -> dict[str, InstanceInfo]:
-        """Observe the given instances; ids EC2 no longer knows are absent from the result."""
-        ...
-
-    def list_instances(
-        self,
-        tag_filter: tuple[str, str] | None = None,
-        page_token: str | None = None,
-        page_size: int = 100,
-    ) -> InstancePage:
-        """One page of the account's instances (terminated ones left out), for the admin UI."""
-        ...
-
-    def start(self, instance_id: str) -> str:
-        """Ask EC2 to start the instance; returns the state EC2 reports right after."""
-        ...
-
-    def stop(self, instance_id: str) -> str:
-        """Ask EC2 to stop the instance; returns the state EC2 reports right after."""
-        ...
-
-    @property
-    def calls(self) -> Mapping[str, int]:
-        """API calls made so far per operation, for the "EC2 calls per pass" metric."""
-        ...
 
 
 class Boto3Ec2:
@@ -290,8 +202,15 @@ def make_client(
 
 
 def make_ec2(settings: AwsSettings, **client_options: Any) -> Ec2:
-    """The real adapter for entry points, built from ``[aws]`` settings."""
-    return Boto3Ec2(make_client(settings, **client_options))
+    """The real adapter for entry points, built from ``[aws]`` settings.
+
+    A settings problem botocore finds while building the client (no region, say) is an
+    :class:`Ec2Error` like any other, so callers catch one type.
+    """
+    try:
+        return Boto3Ec2(make_client(settings, **client_options))
+    except BotoCoreError as exc:
+        raise Ec2Error(f"cannot set up the EC2 client: {exc}") from exc
 
 
 def _check_page_size(page_size: int) -> None:
@@ -371,7 +290,3 @@ def _from_client_error(exc: ClientError, operation: str, instance_id: str | None
         operation=operation,
         instance_id=instance_id,
     )
-
-
-def _redact(text: str) -> str:
-    return _ACCESS_KEY_ID.sub("<access-key-id>", text)

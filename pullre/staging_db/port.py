@@ -1,0 +1,105 @@
+"""The staging MySQL port: per-PR schemas and users, as the reconciler asks for them.
+
+The controller is the only holder of the admin URL (``[staging_mysql] url``); a staging instance
+gets only the :class:`Credentials` of its PR's user, which can do anything inside its own schema
+and nothing outside it. Domain code takes a :class:`StagingDatabase` and catches
+:class:`StagingDatabaseError`; entry points build the real one with
+:func:`pullre.staging_db.database.make_staging_database`. Nothing here imports PyMySQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Protocol
+from urllib.parse import quote
+
+
+class StagingDatabaseError(Exception):
+    """Something went wrong on the staging MySQL; the message is safe to show and to log."""
+
+
+class StagingUnavailable(StagingDatabaseError):
+    """The server could not be reached, or the connection was lost."""
+
+
+class SourceMissing(StagingDatabaseError):
+    """The schema to clone from does not exist."""
+
+    def __init__(self, schema: str) -> None:
+        super().__init__(f"source schema {schema!r} does not exist on the staging MySQL")
+        self.schema = schema
+
+
+class CloneFailed(StagingDatabaseError):
+    """A clone stopped part-way; the half-made target has been dropped (the message says if not)."""
+
+    def __init__(self, message: str, source: str, target: str) -> None:
+        super().__init__(message)
+        self.source = source
+        self.target = target
+
+
+@dataclass(frozen=True)
+class CloneResult:
+    source: str
+    target: str
+    tables: int
+    rows: int
+    views: int
+    triggers: int
+    routines: int
+    events: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a staging instance needs to reach its PR's schema; ``repr`` hides the password."""
+
+    user: str
+    password: str = field(repr=False)
+    host: str
+    port: int
+    database: str
+
+    @property
+    def url(self) -> str:
+        return (
+            f"mysql+pymysql://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+            f"@{self.host}:{self.port}/{self.database}?charset=utf8mb4"
+        )
+
+
+class Leftover(NamedTuple):
+    kind: Literal["schema", "user"]
+    name: str
+
+
+class StagingDatabase(Protocol):
+    """Per-PR schemas and users on the shared staging server."""
+
+    def clone(self, source: str, target: str) -> CloneResult:
+        """Make ``target`` a copy of ``source``, dropping any old ``target`` first."""
+        ...
+
+    def reset(self, source: str, target: str) -> CloneResult:
+        """Throw away the PR's data and start again from ``source``."""
+        ...
+
+    def create_user(self, schema: str, *, password: str | None = None) -> Credentials:
+        """Create the schema's user, or give it a new password; granted on that schema only.
+
+        Without ``password`` a random one is made (each call rotates it); a caller that derives
+        the password from its own secret can pass it, so it need not store it anywhere.
+        """
+        ...
+
+    def drop(self, schema: str) -> None:
+        """Remove schema and user; nothing to remove is not an error."""
+        ...
+
+    def exists(self, schema: str) -> bool: ...
+
+    def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
+        """Schemas and users whose names start with ``prefix``, for checking releases."""
+        ...
