@@ -22,7 +22,7 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.servers.registry import register_server
-from pullre.smoke import runner as smoke
+from pullre.smoke import results as smoke_results
 from tests.agent_fixtures import (
     Agent,
     AssignPr,
@@ -93,7 +93,7 @@ def test_passing_fast_checks_report_smoke_ok_with_results(
     assert (running["status"], done["status"]) == ("running", "ok")
     assert "results" not in running
     results = done["results"]
-    assert smoke.validate_results(results) is None
+    assert smoke_results.validate_results(results) is None
     assert (results["status"], results["tier"], results["failed"]) == ("pass", "fast", [])
     assert results["counts"] == {"pass": 2, "warn": 0, "fail": 0, "error": 0, "timeout": 0}
     assert sorted(c["name"] for c in results["checks"]) == ["checkout has the app", "home page"]

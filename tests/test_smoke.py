@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import make_url
 
 from pullre.agent.assignment import Database
+from pullre.smoke import results as smoke_results
 from pullre.smoke import runner as smoke
 from tests.agent_fixtures import free_port
 
@@ -407,7 +408,7 @@ def test_results_json_has_the_documented_shape(web: Web) -> None:
         smoke.Target(port=web.port),
     )
     body = report.to_json()
-    assert smoke.validate_results(body) is None
+    assert smoke_results.validate_results(body) is None
     assert body["status"] == "fail"
     assert body["tier"] == "fast"
     assert body["counts"] == {"pass": 1, "warn": 1, "fail": 1, "error": 1, "timeout": 1}
@@ -428,7 +429,7 @@ def test_results_json_shrinks_to_the_limit() -> None:
     assert body["counts"]["fail"] == 200  # counts and failed names still cover every check
     assert len(body["failed"]) == 200
     assert all(check["result"] == "fail" for check in body["checks"])
-    assert smoke.validate_results(body) is None
+    assert smoke_results.validate_results(body) is None
 
 
 @pytest.mark.parametrize(
@@ -456,4 +457,4 @@ def test_results_json_shrinks_to_the_limit() -> None:
     ],
 )
 def test_validate_results_names_what_is_wrong(broken: object) -> None:
-    assert smoke.validate_results(broken)
+    assert smoke_results.validate_results(broken)

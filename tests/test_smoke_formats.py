@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pullre.smoke import results as smoke_results
 from pullre.smoke import runner as smoke
 from pullre.smoke.formats import parse
 from tests.test_smoke import Web, run_one, serving
@@ -230,7 +231,7 @@ def test_smoketest_check_reads_a_real_endpoint(web: Web) -> None:
     # django-smoketest answers JSON only to a client that accepts it.
     assert all("application/json" in accept for accept in web.accepts)
     body = report.to_json()
-    assert smoke.validate_results(body) is None
+    assert smoke_results.validate_results(body) is None
     text_entry = next(c for c in body["checks"] if c["name"] == "text")
     assert text_entry["tests"][0] == {
         "name": "main.smoke.DBTest.test_users",

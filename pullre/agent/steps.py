@@ -26,7 +26,8 @@ from pullre.agent.git import GitError, Repo
 from pullre.agent.repo_config import RepoConfig, RepoConfigError
 from pullre.agent.settings import AgentSettings
 from pullre.agent.state import App, Failure, State, save
-from pullre.smoke.runner import Report, Target, select
+from pullre.smoke.results import Report
+from pullre.smoke.runner import Target, select
 from pullre.smoke.runner import run as run_smoke
 
 log = logging.getLogger(__name__)

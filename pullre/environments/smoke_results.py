@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pullre.environments.deploys import STEPS
 from pullre.models import DeployStep, Environment, StepStatus
-from pullre.smoke.runner import short_label
+from pullre.smoke.results import short_label
 
 SMOKE_STEP = STEPS[-1]
 

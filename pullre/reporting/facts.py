@@ -35,7 +35,7 @@ from pullre.policies.savings import EXPIRABLE
 from pullre.policies.sleep import last_touched
 from pullre.reporting.comment import CommentView
 from pullre.scenarios.acceptance import standings_for
-from pullre.smoke.runner import counts_text, summary
+from pullre.smoke.results import counts_text, summary
 
 #: A closed PR is still looked at for this long after its environment went away, so its final
 #: "released" report goes out even if GitHub was down when it happened; after that, history.

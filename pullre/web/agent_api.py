@@ -18,7 +18,7 @@ from pullre.config import Settings
 from pullre.environments import deploys
 from pullre.models import Server, StepStatus
 from pullre.servers.registry import find_server_by_token
-from pullre.smoke import runner as smoke
+from pullre.smoke import results as smoke
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import clock
 

@@ -10,7 +10,7 @@ answers with a redirect (post/redirect/get), so the run page works without JavaS
 A scenario written in the UI is edited or deleted by its owner or an admin (checked here, not
 just hidden); one read from a PR's branch changes in that branch. Runs copy the steps, so an
 edit never rewrites what was signed off, and a scenario that was run cannot be deleted (see
-``scenarios.delete``).
+``authoring.delete``).
 
 Running a scenario is using the environment: starting a run wakes a sleeping one (the runner
 needs the app), and every step shown or recorded resets its idle-sleep and expiry clocks.
@@ -35,6 +35,7 @@ from pullre.github.port import GitHub
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
 from pullre.policies import sleep
 from pullre.scenarios import acceptance as scenarios
+from pullre.scenarios import authoring
 from pullre.scenarios import sources as scenario_sources
 from pullre.scenarios.markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
 from pullre.web import request_clock
@@ -86,7 +87,7 @@ def _parsed(form: ScenarioForm) -> ParsedScenario | None:
         return None
     try:
         parsed = parse(f"# {form.title.data}\n{form.steps.data}", "steps")
-        scenarios.validate(parsed.title, list(parsed.steps))
+        authoring.validate(parsed.title, list(parsed.steps))
     except ScenarioFormatError as exc:
         form.steps.errors.append(str(exc).replace("steps:", "line ", 1))
         return None
@@ -123,7 +124,7 @@ def _scenario(scenario_id: int) -> Scenario:
 def _changeable(scenario_id: int) -> Scenario:
     """The scenario if the current user may edit or delete it, else 403 whatever a page showed."""
     scenario = _scenario(scenario_id)
-    if not scenarios.may_change(scenario, current_user.id, current_user.is_admin):
+    if not authoring.may_change(scenario, current_user.id, current_user.is_admin):
         abort(403)
     return scenario
 
@@ -132,11 +133,11 @@ def _changeable(scenario_id: int) -> Scenario:
 def show(scenario_id: int) -> str:
     scenario, session = _scenario(scenario_id), get_session()
     pull = session.get(PullRequest, scenario.pull_request_id or 0)
-    gated = scenarios.gated_pulls(session, scenario)
+    gated = authoring.gated_pulls(session, scenario)
     return render_template(
         "scenarios/show.html", scenario=scenario, pull=pull, gated=gated,
-        runs=scenarios.run_count(session, scenario),
-        may_change=scenarios.may_change(scenario, current_user.id, current_user.is_admin),
+        runs=authoring.run_count(session, scenario),
+        may_change=authoring.may_change(scenario, current_user.id, current_user.is_admin),
         title=scenario.title,
     )  # fmt: skip
 
@@ -148,7 +149,7 @@ def edit(scenario_id: int) -> Response | str:
         data={
             "title": scenario.title,
             "labels": ", ".join(scenario.labels or ()),
-            "steps": scenarios.steps_text(scenario.steps),
+            "steps": authoring.steps_text(scenario.steps),
         }
     )
     parsed = _parsed(form)
@@ -176,9 +177,9 @@ def edit(scenario_id: int) -> Response | str:
 @blueprint.post("/scenarios/<int:scenario_id>/delete")
 def delete(scenario_id: int) -> Response:
     scenario, session = _changeable(scenario_id), get_session()
-    title, gated = scenario.title, scenarios.gated_pulls(session, scenario)
+    title, gated = scenario.title, authoring.gated_pulls(session, scenario)
     try:
-        scenarios.delete(session, scenario)
+        authoring.delete(session, scenario)
     except scenarios.ScenarioRefused as exc:
         session.rollback()
         flash(f"Not deleted: {exc}.", "error")
