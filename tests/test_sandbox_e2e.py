@@ -121,6 +121,8 @@ def test_the_sandbox_runs_the_whole_loop_and_leaves_nothing_behind(
         assert _get(urls[3] + "row") == "hello from base"
         schemas = _schemas(mysql_server_url, facts["schema_prefix"])
         assert sorted(schemas) == [f"{facts['schema_prefix']}{n}" for n in (1, 2, 3)]
+        # Only this sandbox's own base schema: another sandbox may run beside it.
+        assert _schemas(mysql_server_url, facts["base_schema"]) == [facts["base_schema"]]
 
         closed = _cli(environ, "close", "2")
         assert closed.returncode == 0, closed.stderr
@@ -166,4 +168,4 @@ def test_the_sandbox_runs_the_whole_loop_and_leaves_nothing_behind(
     assert not home.exists()
     assert processes.under(home) == []
     assert _schemas(mysql_server_url, facts["schema_prefix"]) == []
-    assert _schemas(mysql_server_url, "sandbox_base_") == []
+    assert _schemas(mysql_server_url, facts["base_schema"]) == []

@@ -171,6 +171,7 @@ def _serve(stack: ExitStack, home: Path, host: str, port: int, stopping: threadi
             "database_url": settings.controller.database_url,
             "repository": f"{OWNER}/{NAME}",
             "schema_prefix": f"pr_{repo_id}_",
+            "base_schema": base_schema,
             "pulls": numbers,
             "agents": {agent.instance_id: agent.url for agent in agents},
         },
