@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -90,9 +90,22 @@ def revoke_token(session: Session, token: ApiToken, *, actor: str) -> None:
 def authenticate(session: Session, secret: str, *, clock: Clock) -> User | None:
     """The active owner of a token, or None (unknown, revoked, or its owner deactivated).
 
+    Marks the token used (see :data:`LAST_USED_PRECISION`); the caller commits. A caller that
+    reads in one session and writes in another uses :func:`owner` and :func:`mark_used`.
+    """
+    found = owner(session, secret)
+    if found is None:
+        return None
+    token, user = found
+    mark_used(token, clock())
+    return user
+
+
+def owner(session: Session, secret: str) -> tuple[ApiToken, User] | None:
+    """The token and its active owner, or None; reads only.
+
     The lookup is by hash equality; ``compare_digest`` then checks the stored hash in constant
-    time, so a case-insensitive database collation can never make a near-match count. Marks the
-    token used (see :data:`LAST_USED_PRECISION`); the caller commits.
+    time, so a case-insensitive database collation can never make a near-match count.
     """
     if not secret or len(secret) > _MAX_TOKEN_LENGTH:
         return None
@@ -107,10 +120,15 @@ def authenticate(session: Session, secret: str, *, clock: Clock) -> User | None:
     token, user = row
     if not hmac.compare_digest(token.token_hash, digest) or not user.active:
         return None
-    now = clock()
+    return token, user
+
+
+def mark_used(token: ApiToken, now: datetime) -> bool:
+    """Move ``last_used_at`` on when it is older than the precision; True when it moved."""
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
         token.last_used_at = now
-    return user
+        return True
+    return False
 
 
 def visible_tokens(session: Session, viewer_id: int, *, everyone: bool) -> list[TokenRow]:

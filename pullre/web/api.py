@@ -17,6 +17,7 @@ looking at an environment.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -27,10 +28,11 @@ from pullre.accounts import api_tokens
 from pullre.config import Settings
 from pullre.environments import actions
 from pullre.identifiers import split_full_name
-from pullre.models import Event, PullRequest, Repository, User
+from pullre.models import ApiToken, Event, PullRequest, Repository, User
 from pullre.policies import sleep
 from pullre.policies.savings import PoolPolicies
 from pullre.servers.registry import server_rows
+from pullre.web import activity
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
     Policies,
@@ -41,7 +43,7 @@ from pullre.web.api_pulls import (
     pull_detail,
 )
 from pullre.web.auth import SessionUser
-from pullre.web.db_session import get_session
+from pullre.web.db_session import get_session, writing
 from pullre.web.request_clock import clock
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -63,11 +65,10 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
 @blueprint.before_request
 def _authenticate() -> tuple[Response, int] | None:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    session = get_session()
-    user = None
+    found = None
     if scheme.lower() == "bearer" and secret.strip():
-        user = api_tokens.authenticate(session, secret.strip(), clock=clock())
-    if user is None:
+        found = api_tokens.owner(get_session(), secret.strip())
+    if found is None:
         response, status = _error(
             "a valid API token is required (Authorization: Bearer TOKEN; "
             "create one on the API tokens page)",
@@ -75,10 +76,20 @@ def _authenticate() -> tuple[Response, int] | None:
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="pullre"'
         return response, status
+    token, user = found
     g.api_user = SessionUser.of(user)
-    if session.dirty:  # last_used_at moved on
-        session.commit()
+    now = clock()()
+    if token.last_used_at is None or now - token.last_used_at >= api_tokens.LAST_USED_PRECISION:
+        _mark_used(token.id, now)
     return None
+
+
+def _mark_used(token_id: int, now: datetime) -> None:
+    """In a short write transaction of its own, so a GET's reads stay deferred (see db_session)."""
+    with writing() as session:
+        token = session.get(ApiToken, token_id)
+        if token is not None:
+            api_tokens.mark_used(token, now)
 
 
 def _user() -> SessionUser:
@@ -147,9 +158,8 @@ def _pull(pull_id: int) -> PullRequest:
 
 @blueprint.get("/pulls/<int:pull_id>")
 def pull(pull_id: int) -> Response:
+    activity.touch(pull_id)
     session = get_session()
-    sleep.touch(session, _pull(pull_id), clock())
-    session.commit()
     detail = pull_detail(session, pull_id, _policies())
     if detail is None:
         raise NotFound(f"no pull request with id {pull_id}")

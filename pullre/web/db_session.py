@@ -1,30 +1,65 @@
-"""One database session per request, committed by the view that writes and closed at the end."""
+"""One database session per request, committed by the view that writes and closed at the end.
+
+GET and HEAD requests read through a read session (deferred on SQLite, see :mod:`pullre.db`), so
+pages and the API's lists never queue behind a reconcile pass for the write lock. A GET that must
+write (activity touches, a token's last use) does it in a short write transaction of its own,
+:func:`writing`; a read session refuses to flush, so a forgotten one fails in tests.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pullre.db import make_read_session_factory
+
 _KEY = "pullre.session_factory"
+_READ_KEY = "pullre.read_session_factory"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_app(app: Flask, factory: sessionmaker[Session]) -> None:
     app.extensions[_KEY] = factory
+    app.extensions[_READ_KEY] = make_read_session_factory(factory)
     app.teardown_appcontext(_close)
 
 
 def get_session() -> Session:
+    """The request's session: a read session for GET/HEAD, a write session otherwise."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions[_KEY]()
+        g.db_session_reads = has_request_context() and request.method in READ_METHODS
+        g.db_session = current_app.extensions[_READ_KEY if g.db_session_reads else _KEY]()
     session: Session = g.db_session
     return session
 
 
+@contextmanager
+def writing() -> Iterator[Session]:
+    """A short write transaction beside the request's session, committed when the block ends.
+
+    Objects from the request's session are not attached here: load them by id.
+    """
+    factory: sessionmaker[Session] = current_app.extensions[_KEY]
+    with factory() as session:
+        yield session
+        session.commit()
+
+
 def _close(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    if session is None:
+        return
+    if g.pop("db_session_reads", False):
+        # A read transaction ends the same either way; ending it with COMMIT (after dropping
+        # anything unflushed) also keeps the short write transactions that ran beside it when
+        # both share one connection, as the tests' rolled-back outer transaction does.
+        session.expunge_all()
+        session.commit()
+    session.close()
 
 
 def commit_or_report_duplicate(errors: list[str], message: str) -> bool:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from pullre.environments.active import active_environment
 from pullre.models import Environment, EnvironmentStatus, PullRequest
-from pullre.policies import sleep
+from pullre.web import activity
 from pullre.web.db_session import get_session
-from pullre.web.request_clock import clock
 
 REFRESH_SECONDS = 5
 #: Statuses a woken environment passes through on its way to ready.
@@ -28,12 +28,12 @@ def waiting_url(pull_request_id: int) -> str:
 
 
 def visit(pull_request_id: int) -> Response:
+    activity.touch(pull_request_id)
     session = get_session()
     pull = session.get(PullRequest, pull_request_id)
     if pull is None:
         abort(404)
-    environment = sleep.touch(session, pull, clock())
-    session.commit()
+    environment = active_environment(session, pull)
     server = environment.server if environment is not None else None
     url = server.staging_url if server is not None else ""
     status = environment.status if environment is not None else None

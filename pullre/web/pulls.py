@@ -41,7 +41,7 @@ from pullre.policies import sleep
 from pullre.policies.facts import policy_view
 from pullre.policies.savings import PoolPolicies
 from pullre.reconcile.nudge import Nudger
-from pullre.web import pull_visit
+from pullre.web import activity, pull_visit
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import clock
 from pullre.web.webhook import NUDGER_KEY
@@ -74,9 +74,8 @@ def _me(session: Session) -> User:
 
 @blueprint.get("/<int:pull_request_id>")
 def show(pull_request_id: int) -> str:
+    activity.touch(pull_request_id)
     session = get_session()
-    sleep.touch(session, _pull(session, pull_request_id), clock())
-    session.commit()
     detail = pull_detail(session, pull_request_id)
     if detail is None:
         abort(404)
