@@ -1,6 +1,6 @@
 """What the web app costs under concurrent load: dashboard and JSON API beside a /healthz floor.
 
-Run from the repository root (nothing to set up; about 30 seconds):
+Run from the repository root (nothing to set up; about 2 minutes):
 
     .venv/bin/python bench/web.py
     .venv/bin/python bench/web.py --pulls 1000 --servers 300 --requests 300 --concurrency 8
@@ -19,10 +19,17 @@ then fires requests from a pool of threads (stdlib ``urllib``; bounded by ``--re
 * ``/`` — the dashboard, logged in with a session cookie;
 * ``/api/v1/pulls`` — the JSON listing (default page), with a bearer API token.
 
-Printed per endpoint: p50/p95 latency, requests per second, and ratios to the healthz floor.
-Then the SQL statements one dashboard render and one API page issue (counted with a SQLAlchemy
-``before_cursor_execute`` listener on a direct, in-process render) beside the named baseline
-for query counts: a naive N+1 listing of the same PRs through lazy-loaded relationships.
+The load runs three times against the same app: quiet; with a writer (a third process holding
+SQLite's write lock the way a reconcile pass does: a write transaction through pullre's write
+sessions every 50 ms, updating every environment and holding the lock 20 ms); and with the same
+writer while every request reads through a write session (BEGIN IMMEDIATE), which is how pullre
+read before deferred read sessions: the named baseline for "pages stay fast while passes write".
+
+Printed per endpoint and run: p50/p95 latency, requests per second, and ratios to the healthz
+floor; then p95 with the writer, immediate reads over deferred reads. Then the SQL statements
+one dashboard render and one API page issue (counted with a SQLAlchemy ``before_cursor_execute``
+listener on a direct, in-process render) beside the named baseline for query counts: a naive
+N+1 listing of the same PRs through lazy-loaded relationships.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +49,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
@@ -49,7 +57,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cheroot import wsgi
-from sqlalchemy import Engine, event, select
+from flask import Flask
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import migrate
@@ -70,8 +79,12 @@ from pullre.models import (
     utcnow,
 )
 from pullre.web import create_app
+from pullre.web.db_session import READ_FACTORY_KEY, WRITE_FACTORY_KEY
 
 USERNAME, PASSWORD = "bench-admin", "bench-password-123"
+#: The writer's rhythm: how long it holds the write lock, and its pause between transactions.
+WRITER_HOLD_S = 0.02
+WRITER_PAUSE_S = 0.05
 REPOSITORIES = 20
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -156,17 +169,16 @@ def seed(sessions: sessionmaker[Session], pulls: int, servers: int) -> str:
 
 
 @contextmanager
-def serving(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[str]:
+def serving(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[tuple[str, Flask]]:
     """The app in cheroot with app.py's thread pool size, on a free loopback port."""
-    server = wsgi.Server(
-        ("127.0.0.1", 0), create_app(settings, session_factory=sessions), numthreads=16
-    )
+    app = create_app(settings, session_factory=sessions)
+    server = wsgi.Server(("127.0.0.1", 0), app, numthreads=16)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     host, port = server.bind_addr
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://{host}:{port}", app
     finally:
         server.stop()
         thread.join(timeout=5)
@@ -296,6 +308,52 @@ def _fire(
     }
 
 
+def write_main(args: argparse.Namespace) -> int:
+    """Hold the write lock as a pass does until killed; prints how many transactions it made."""
+    engine = make_engine(args.write)
+    sessions = make_session_factory(engine)
+    done = 0
+    try:
+        while True:
+            with sessions() as session:
+                session.execute(update(Environment).values(last_activity_at=datetime.now(UTC)))
+                time.sleep(WRITER_HOLD_S)
+                session.commit()
+            done += 1
+            time.sleep(WRITER_PAUSE_S)
+    except KeyboardInterrupt:
+        print(json.dumps({"transactions": done}), flush=True)
+    return 0
+
+
+@contextmanager
+def writer(url: str) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--write", url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+
+
+def load(base: str, token: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """One run of the load process against ``base``; its per-endpoint results."""
+    done = subprocess.run(
+        [
+            sys.executable, __file__, "--load", base, "--api-token", token,
+            "--requests", str(args.requests), "--concurrency", str(args.concurrency),
+            "--seconds", str(args.seconds),
+        ],
+        capture_output=True, text=True, timeout=args.seconds * 3 + 60, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the load process failed:\n{done.stdout}\n{done.stderr}")
+    results: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
 def load_main(args: argparse.Namespace) -> int:
     base: str = args.load
     cookie = _login(base)
@@ -327,9 +385,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=25.0, help="time cap per endpoint")
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--api-token", help=argparse.SUPPRESS)
+    parser.add_argument("--write", metavar="DATABASE_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
         return load_main(args)
+    if args.write:
+        return write_main(args)
 
     with tempfile.TemporaryDirectory(prefix="pullre-bench-web-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'controller.db'}"
@@ -351,36 +412,31 @@ def main() -> int:
             f"{args.concurrency} concurrent, at most {args.seconds:.0f}s each"
         )
         counts = query_counts(settings, engine, sessions, token)
-        with serving(settings, sessions) as base:
-            load = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--load",
-                    base,
-                    "--api-token",
-                    token,
-                    "--requests",
-                    str(args.requests),
-                    "--concurrency",
-                    str(args.concurrency),
-                    "--seconds",
-                    str(args.seconds),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=args.seconds * 3 + 60,
-                check=False,
-            )
+        runs: dict[str, dict[str, dict[str, Any]]] = {}
+        with serving(settings, sessions) as (base, app):
+            runs["quiet"] = load(base, token, args)
+            with writer(url):
+                runs["writer, deferred reads"] = load(base, token, args)
+                # The baseline: every request through a write session, as before read sessions.
+                app.extensions[READ_FACTORY_KEY] = app.extensions[WRITE_FACTORY_KEY]
+                runs["writer, immediate reads"] = load(base, token, args)
         engine.dispose()
-    if load.returncode != 0:
-        print(load.stdout, load.stderr, file=sys.stderr)
-        return 1
-    report(json.loads(load.stdout.strip().splitlines()[-1]), counts)
+    for name, results in runs.items():
+        print(f"\n== {name}")
+        report(results)
+    print(f"\n{'p95 with the writer':<22}{'deferred ms':>12}{'immediate ms':>14}{'ratio':>8}")
+    for endpoint in runs["quiet"]:
+        deferred = runs["writer, deferred reads"][endpoint]["p95"]
+        immediate = runs["writer, immediate reads"][endpoint]["p95"]
+        print(
+            f"{endpoint:<22}{deferred * 1000:>12.1f}{immediate * 1000:>14.1f}"
+            f"{immediate / deferred if deferred else float('nan'):>8.1f}"
+        )
+    queries(counts)
     return 0
 
 
-def report(results: dict[str, dict[str, Any]], counts: dict[str, tuple[int, float]]) -> None:
+def report(results: dict[str, dict[str, Any]]) -> None:
     floor = results["healthz"]
     print(f"\n{'endpoint':<20}{'done':>6}{'fail':>6}{'p50 ms':>9}{'p95 ms':>9}{'req/s':>8}"
           f"{'p50 / healthz':>15}{'req/s / healthz':>17}")  # fmt: skip
@@ -392,6 +448,9 @@ def report(results: dict[str, dict[str, Any]], counts: dict[str, tuple[int, floa
         )
         if r["first_failure"]:
             print(f"  first failure: {r['first_failure']}")
+
+
+def queries(counts: dict[str, tuple[int, float]]) -> None:
     naive, naive_seconds = counts["naive N+1 listing"]
     print(f"\n{'SQL per request (in-process)':<30}{'queries':>8}{'ms':>9}{'naive / this':>14}")
     for name, (queries, seconds) in counts.items():

@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.db import make_read_session_factory
 
-_KEY = "pullre.session_factory"
-_READ_KEY = "pullre.read_session_factory"
+WRITE_FACTORY_KEY = "pullre.session_factory"
+READ_FACTORY_KEY = "pullre.read_session_factory"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_app(app: Flask, factory: sessionmaker[Session]) -> None:
-    app.extensions[_KEY] = factory
-    app.extensions[_READ_KEY] = make_read_session_factory(factory)
+    app.extensions[WRITE_FACTORY_KEY] = factory
+    app.extensions[READ_FACTORY_KEY] = make_read_session_factory(factory)
     app.teardown_appcontext(_close)
 
 
@@ -32,7 +32,8 @@ def get_session() -> Session:
     """The request's session: a read session for GET/HEAD, a write session otherwise."""
     if "db_session" not in g:
         g.db_session_reads = has_request_context() and request.method in READ_METHODS
-        g.db_session = current_app.extensions[_READ_KEY if g.db_session_reads else _KEY]()
+        key = READ_FACTORY_KEY if g.db_session_reads else WRITE_FACTORY_KEY
+        g.db_session = current_app.extensions[key]()
     session: Session = g.db_session
     return session
 
@@ -43,7 +44,7 @@ def writing() -> Iterator[Session]:
 
     Objects from the request's session are not attached here: load them by id.
     """
-    factory: sessionmaker[Session] = current_app.extensions[_KEY]
+    factory: sessionmaker[Session] = current_app.extensions[WRITE_FACTORY_KEY]
     with factory() as session:
         yield session
         session.commit()
