@@ -68,6 +68,8 @@ def parse_pull(data: dict[str, Any]) -> PullRequestInfo:
         created_at=_time(data["created_at"]),
         updated_at=_time(data["updated_at"]),
         html_url=str(data.get("html_url", "")),
+        from_fork=head_repo is None or head_repo["full_name"] != base_name,
+        author_association=str(data.get("author_association") or "")[:30],
     )
 
 
