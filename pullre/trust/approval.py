@@ -42,11 +42,18 @@ def needs_approval(pull: PullRequest, repository: Repository) -> bool:
     return repository.trust is not Trust.EVERYONE and is_outsider(pull)
 
 
+def head_waits(pull: PullRequest, trust: Trust) -> bool:
+    """``awaiting_approval`` given the repository's trust alone (for lists read as columns)."""
+    return (
+        trust is not Trust.EVERYONE
+        and is_outsider(pull)
+        and (not pull.head_sha or pull.approved_sha != pull.head_sha)
+    )
+
+
 def awaiting_approval(pull: PullRequest, repository: Repository) -> bool:
     """True while the PR's current head may not run: it needs approval and has none for it."""
-    return needs_approval(pull, repository) and (
-        not pull.head_sha or pull.approved_sha != pull.head_sha
-    )
+    return head_waits(pull, repository.trust)
 
 
 def may_approve(user: User, repository: Repository) -> bool:
