@@ -256,7 +256,7 @@ class PullRequest(Base):
     #: The head lives in another repository, or in a deleted fork (GitHub's ``head.repo: null``).
     from_fork: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: GitHub's ``author_association`` of the PR's author (OWNER, MEMBER, COLLABORATOR,
-    #: CONTRIBUTOR, NONE...); blank until a sync saw it, which counts as an outsider.
+    #: CONTRIBUTOR, NONE...); blank until a sync saw it (see ``pullre.trust.approval``).
     author_association: Mapped[str] = mapped_column(String(30), default="", server_default="")
     #: The one head sha a maintainer approved to run, by whom and when; a push leaves it
     #: behind (it no longer equals ``head_sha``) and the sync clears it.

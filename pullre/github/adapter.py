@@ -69,7 +69,8 @@ def parse_pull(data: dict[str, Any]) -> PullRequestInfo:
         updated_at=_time(data["updated_at"]),
         html_url=str(data.get("html_url", "")),
         from_fork=head_repo is None or head_repo["full_name"] != base_name,
-        author_association=str(data.get("author_association") or "")[:30],
+        # Missing means unknown, and unknown is an outsider: nothing runs unapproved on it.
+        author_association=str(data.get("author_association") or "NONE")[:30],
     )
 
 

@@ -34,8 +34,14 @@ class StaleSha(ApprovalRefused):
 
 
 def is_outsider(pull: PullRequest) -> bool:
-    """From a fork, or by someone GitHub does not list with write access (unknown counts)."""
-    return pull.from_fork or pull.author_association.upper() not in TRUSTED_ASSOCIATIONS
+    """From a fork, or by someone GitHub does not list with write access.
+
+    A blank association is a row no sync has filled in yet (made before revision 0012, which
+    has the next pass re-read every PR, or by hand); whatever GitHub sends is never blank, as
+    the adapter reads a missing one as ``NONE``, an outsider.
+    """
+    association = pull.author_association.upper()
+    return pull.from_fork or (association != "" and association not in TRUSTED_ASSOCIATIONS)
 
 
 def needs_approval(pull: PullRequest, repository: Repository) -> bool:

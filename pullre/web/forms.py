@@ -102,8 +102,10 @@ class RepositoryForm(FlaskForm):  # type: ignore[misc]
     trust = SelectField(
         "Run without approval",
         choices=[
-            (Trust.COLLABORATORS.value, "Collaborators: PRs from forks or outsiders wait"),
-            (Trust.EVERYONE.value, "Everyone, forks included"),
+            SelectChoice(
+                Trust.COLLABORATORS.value, "Collaborators: PRs from forks or outsiders wait"
+            ),
+            SelectChoice(Trust.EVERYONE.value, "Everyone, forks included"),
         ],
         default=Trust.COLLABORATORS.value,
         description="A PR from a fork, or by an author GitHub does not call owner, member or "
@@ -113,8 +115,8 @@ class RepositoryForm(FlaskForm):  # type: ignore[misc]
     approvers = SelectField(
         "Who may approve",
         choices=[
-            (Approvers.ADMINS.value, "Admins of pullre"),
-            (Approvers.MEMBERS.value, "Admins and members of pullre"),
+            SelectChoice(Approvers.ADMINS.value, "Admins of pullre"),
+            SelectChoice(Approvers.MEMBERS.value, "Admins and members of pullre"),
         ],
         default=Approvers.ADMINS.value,
     )
