@@ -371,6 +371,19 @@ def _slept_by(session: Session, pulls: Iterable[PullRequest]) -> dict[int, str]:
     return found
 
 
+def _waits_for_approval(pull: PullRequest) -> bool:
+    """Open and otherwise wanted (enabled, labelled), with a head nobody approved yet: only
+    then is an approval what stands between the PR and a server, worth a comment."""
+    repository = pull.repository
+    return (
+        pull.state is PullRequestState.OPEN
+        and not pull.parked
+        and repository.enabled
+        and (not repository.required_label or repository.required_label in pull.labels)
+        and awaiting_approval(pull, repository)
+    )
+
+
 def _expires_at(env: Environment, ttl: timedelta | None) -> datetime | None:
     if env.expiry_warned_at is None or ttl is None:
         return None
@@ -385,8 +398,7 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
     of them at once (``tests/test_reporting_queries.py`` counts them).
     """
     candidates = _candidates(session, clock() - REPORT_AFTER_RELEASE)
-    waiting = {p.id for p in candidates if p.state is PullRequestState.OPEN and
-               awaiting_approval(p, p.repository)}  # fmt: skip
+    waiting = {p.id for p in candidates if _waits_for_approval(p)}
     pulls = [p for p in candidates if p.environments or p.id in waiting]
     ids = [p.id for p in pulls]
     positions = queue_positions(session)
