@@ -8,7 +8,8 @@ port and its boto3 adapter).
 
 Each concern is a package whose ``__init__`` says what it holds and what it may import:
 ``github``, ``staging_db``, ``reconcile``, ``policies``, ``reporting``, ``environments``,
-``scenarios``, ``cost``, ``overview``, ``accounts``, ``servers``, ``smoke`` and ``agent`` (the
-staging-side bundle), ``web`` (the Flask app), ``cli`` and ``sandbox``. The layering is written as
-import-linter contracts in ``pyproject.toml`` and checked by ``make test``.
+``trust`` (who may run a PR's code), ``scenarios``, ``cost``, ``overview``, ``accounts``,
+``servers``, ``smoke`` and ``agent`` (the staging-side bundle), ``web`` (the Flask app), ``cli``
+and ``sandbox``. The layering is written as import-linter contracts in ``pyproject.toml`` and
+checked by ``make test``.
 """

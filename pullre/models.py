@@ -117,6 +117,22 @@ class Role(enum.StrEnum):
     MEMBER = "member"
 
 
+class Trust(enum.StrEnum):
+    """Whose pull requests run without a maintainer's approval of their head sha."""
+
+    #: Authors GitHub calls OWNER, MEMBER or COLLABORATOR, pushing to the repository itself.
+    COLLABORATORS = "collaborators"
+    #: Every PR, forks and outsiders included (for private repositories of one team).
+    EVERYONE = "everyone"
+
+
+class Approvers(enum.StrEnum):
+    """Which pullre users may approve a waiting PR's head sha."""
+
+    ADMINS = "admins"
+    MEMBERS = "members"
+
+
 class Schedule(Base):
     """Office hours: the days and wall-clock times, in a named time zone, that machines run.
 
@@ -160,6 +176,13 @@ class Repository(Base):
     #: "open" or "closed": the schedule's side last acted on, so pullre acts on the change
     #: (closing, opening) once and a person's wake outside hours is not undone every pass.
     schedule_state: Mapped[str | None] = mapped_column(String(10))
+    #: Forks and outsiders wait for approval unless this is ``everyone``.
+    trust: Mapped[Trust] = mapped_column(
+        _enum(Trust), default=Trust.COLLABORATORS, server_default=Trust.COLLABORATORS.value
+    )
+    approvers: Mapped[Approvers] = mapped_column(
+        _enum(Approvers), default=Approvers.ADMINS, server_default=Approvers.ADMINS.value
+    )
 
     schedule: Mapped[Schedule | None] = relationship()
     pull_requests: Mapped[list[PullRequest]] = relationship(back_populates="repository")
@@ -230,6 +253,16 @@ class PullRequest(Base):
     pinned_by: Mapped[str | None] = mapped_column(String(100))
     pinned_reason: Mapped[str | None] = mapped_column(String(500))
     pinned_at: Mapped[datetime | None]
+    #: The head lives in another repository, or in a deleted fork (GitHub's ``head.repo: null``).
+    from_fork: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: GitHub's ``author_association`` of the PR's author (OWNER, MEMBER, COLLABORATOR,
+    #: CONTRIBUTOR, NONE...); blank until a sync saw it (see ``pullre.trust.approval``).
+    author_association: Mapped[str] = mapped_column(String(30), default="", server_default="")
+    #: The one head sha a maintainer approved to run, by whom and when; a push leaves it
+    #: behind (it no longer equals ``head_sha``) and the sync clears it.
+    approved_sha: Mapped[str | None] = mapped_column(String(40))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    approved_at: Mapped[datetime | None]
 
     repository: Mapped[Repository] = relationship(back_populates="pull_requests")
     environments: Mapped[list[Environment]] = relationship(

@@ -159,6 +159,7 @@ def test_status_json_shape_and_queue_positions(
         "author": "alice",
         "head_sha": "1" * 40,
         "state": "open",
+        "awaiting_approval": False,
         "environment": {
             "status": "ready",
             "server": "stage-1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from pullre.models import Event, PullRequest
+from pullre.models import Event, PullRequest, Trust
 from tests.reconcile_fixtures import NAME, OWNER, World
 
 
@@ -109,8 +109,10 @@ def test_a_push_is_recorded_and_asks_for_a_redeploy(world: World) -> None:
         assert "pushed" in session.scalars(select(Event.kind)).all()
 
 
-def test_fork_prs_are_handled_like_any_other(world: World) -> None:
-    world.add_repository()
+def test_fork_prs_are_handled_like_any_other_where_the_repository_trusts_everyone(
+    world: World,
+) -> None:
+    world.add_repository(trust=Trust.EVERYONE)
     (server,) = world.add_servers(1)
     fork = world.standin.open_pull(OWNER, NAME, fork_owner="mallory")
     world.run()

@@ -37,7 +37,7 @@ from pullre.config import Settings
 from pullre.cost.pricing import Cost, environment_costs
 from pullre.environments import actions
 from pullre.environments.deploys import database_password
-from pullre.models import Environment, EnvironmentStatus, RunningSpan, SleepReason
+from pullre.models import Environment, EnvironmentStatus, RunningSpan, SleepReason, Trust
 from pullre.reconcile.run import run_configured_pass
 from pullre.secret_key import resolve_secret_key
 from pullre.servers.registry import register_server
@@ -231,7 +231,9 @@ def loop(
             "db/migrations/001_greet.sql": "UPDATE greeting SET message = 'hello from the PR';\n",
         }
     )
-    world.add_repository(base_schema=base_schema, clone_url=str(git_origin.path))
+    world.add_repository(
+        base_schema=base_schema, clone_url=str(git_origin.path), trust=Trust.EVERYONE
+    )
     (instance_id,) = world.ec2.create_instances(1)
     with world.sessions() as session:
         _, token = register_server(session, instance_id, "https://stage-1.example", "stage-1")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.accounts import user_accounts as accounts
+from pullre.cli import approvals as cli_approvals
 from pullre.cli import server_settings as cli_server_settings
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2.boto3_adapter import make_ec2
@@ -31,6 +32,7 @@ from pullre.startup import (
     require_migrated,
     settings_or_exit,
 )
+from pullre.trust.approval import ApprovalRefused
 
 
 class CommandError(Exception):
@@ -203,7 +205,7 @@ def status(session: Session, args: argparse.Namespace) -> None:
         print("no open pull requests")
     for view in views:
         env = view.environment
-        where = "no environment"
+        where = "awaiting approval" if view.awaiting_approval else "no environment"
         if env is not None:
             where = env.status
             if env.queue_position:
@@ -238,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--base-schema", type=_schema, help="schema each PR's schema is cloned from")
     add.add_argument("--label", help="only PRs with this label get an environment")
     command("list", repo_list, "list followed repositories", repo_commands)
+    cli_approvals.add_commands(command, repo_commands, commands)
 
     github_user = commands.add_parser("github-user", help="GitHub logins with their own schema")
     gh_commands = github_user.add_subparsers(dest="gh_command", required=True, metavar="COMMAND")
@@ -298,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with make_session_factory(engine)() as session:
             args.func(session, args)
             session.commit()
-    except (CommandError, servers.ServerError) as exc:
+    except (CommandError, servers.ServerError, ApprovalRefused) as exc:
         print(f"pullre: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     finally:

@@ -30,6 +30,7 @@ from pullre.models import (
 )
 from pullre.secret_key import derived_password
 from pullre.staging_db.names import user_name
+from pullre.trust.approval import awaiting_approval
 
 #: Steps an agent reports, in the order a deploy runs them.
 STEPS = ("fetch", "checkout", "build", "migrate", "start", "health", "smoke")
@@ -104,6 +105,8 @@ def assignment(
         return None
     pull = environment.pull_request
     repository = pull.repository
+    if awaiting_approval(pull, repository):
+        return None  # pushed past its approval: nothing unapproved runs, even before a pass
     database = None
     if staging_mysql_url:
         if environment.schema_ready_at is None or environment.schema_name is None:

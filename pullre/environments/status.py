@@ -25,6 +25,7 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.reconcile.pool import queue_place, queued_environments
+from pullre.trust.approval import awaiting_approval
 
 TIMELINE_LENGTH = 20
 #: Reports kept from one deploy: each step reports "running" then its outcome.
@@ -50,6 +51,8 @@ class PullRequestView:
     head_sha: str
     state: str
     environment: EnvironmentView | None
+    #: From a fork or an outsider and its head not approved: nothing of it runs.
+    awaiting_approval: bool = False
 
     def as_json(self) -> dict[str, Any]:
         env = self.environment
@@ -60,6 +63,7 @@ class PullRequestView:
             "author": self.author,
             "head_sha": self.head_sha,
             "state": self.state,
+            "awaiting_approval": self.awaiting_approval,
             "environment": None
             if env is None
             else {
@@ -120,6 +124,7 @@ def pull_request_views(session: Session, *, include_closed: bool = False) -> lis
                 head_sha=pull.head_sha,
                 state=pull.state.value,
                 environment=env_view,
+                awaiting_approval=awaiting_approval(pull, pull.repository),
             )
         )
     return views

@@ -34,6 +34,9 @@ def parse_pull(data: dict[str, Any]) -> PullRequestInfo:
         created_at=parse_time(data["created_at"]),
         updated_at=parse_time(data["updated_at"]),
         html_url=str(data.get("html_url", "")),
+        from_fork=head_repo is None or head_repo["full_name"] != base_name,
+        # Missing means unknown, and unknown is an outsider: nothing runs unapproved on it.
+        author_association=str(data.get("author_association") or "NONE")[:30],
     )
 
 

@@ -38,6 +38,10 @@ class PullRequestInfo:
     created_at: datetime
     updated_at: datetime
     html_url: str = ""
+    #: The head is not the base repository: a fork, or a deleted one (``head.repo: null``).
+    from_fork: bool = False
+    #: GitHub's ``author_association`` (OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE...).
+    author_association: str = ""
 
 
 @dataclass(frozen=True)

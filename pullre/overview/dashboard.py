@@ -27,6 +27,7 @@ from pullre.models import (
     Server,
 )
 from pullre.reconcile.pool import queue_place
+from pullre.trust.approval import head_waits
 
 PAGE_SIZE = 50
 #: The status filter's choices: an active environment status, or an open PR without one.
@@ -68,6 +69,8 @@ class DashboardRow:
     smoke: str
     #: What the badge says: ``pass 5/5``, ``fail 1/5 (name…)``, else the kind.
     smoke_text: str = ""
+    #: From a fork or an outsider, and its head not approved: nothing of it runs.
+    awaiting_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def dashboard_page(
                 Server.instance_id,
                 Server.staging_url,
                 _queue_place(),
+                Repository.trust,
             ),
             where,
         )
@@ -154,7 +158,7 @@ def dashboard_page(
     smoke = smoke_badges(session, [row[3].id for row in results if row[3] is not None])
     web = web_url(github_api_url)
     rows = []
-    for pull, owner, name, env, server_name, instance_id, url, place in results:
+    for pull, owner, name, env, server_name, instance_id, url, place, trust in results:
         rows.append(
             DashboardRow(
                 pull_id=pull.id,
@@ -173,6 +177,7 @@ def dashboard_page(
                 deployed_at=env.deployed_at if env else None,
                 smoke=smoke.get(env.id, ("none", "none"))[0] if env else "none",
                 smoke_text=smoke.get(env.id, ("none", "none"))[1] if env else "none",
+                awaiting_approval=head_waits(pull, trust),
             )
         )
     return DashboardPage(rows=rows, total=total, page=page, pages=pages)

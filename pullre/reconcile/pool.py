@@ -25,6 +25,7 @@ from pullre.models import (
     Server,
 )
 from pullre.policies.office_hours import CLOSED
+from pullre.trust.approval import awaiting_approval
 
 #: EC2 states in which a free server may be handed to a PR. A server still ``stopping`` (or
 #: ``pending``) is left alone until a later pass sees it settle.
@@ -38,6 +39,7 @@ def wants_environment(pull: PullRequest, repository: Repository, include_drafts:
         and repository.enabled
         and (not repository.required_label or repository.required_label in pull.labels)
         and (include_drafts or not pull.draft)
+        and not awaiting_approval(pull, repository)
     )
 
 
@@ -50,6 +52,8 @@ def _why_not(pull: PullRequest, repository: Repository) -> str:
         return "repository disabled"
     if repository.required_label and repository.required_label not in pull.labels:
         return f"label {repository.required_label!r} removed"
+    if awaiting_approval(pull, repository):
+        return f"{pull.head_sha[:7]} waits for a maintainer's approval"
     return "PR is a draft"
 
 

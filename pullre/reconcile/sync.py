@@ -17,6 +17,7 @@ from pullre.environments.active import active_environment
 from pullre.github.port import GitHub, GitHubError, GitHubNotFound, NotModified, PullRequestInfo
 from pullre.models import PullRequest, PullRequestState, Repository
 from pullre.policies import sleep
+from pullre.trust import approval
 
 TITLE_LENGTH = 512
 
@@ -46,10 +47,13 @@ def apply_pull(
         pull = PullRequest(repository_id=repository.id, number=info.number, head_sha="")
         session.add(pull)
     state = PullRequestState(info.state)
+    new = pull.id is None
     pushed = bool(pull.head_sha) and pull.head_sha != info.head_sha
     reopened = pull.id is not None and pull.state is not state and state is PullRequestState.OPEN
     if pushed or reopened:
         pull.parked = False  # new work on the PR asks for an environment again
+    if pushed:
+        approval.drop_on_push(session, pull, info.head_sha)
     if pushed and state is PullRequestState.OPEN:
         environment = active_environment(session, pull)
         events.record(
@@ -71,12 +75,29 @@ def apply_pull(
     pull.head_ref = info.head_ref
     pull.head_sha = info.head_sha
     pull.head_repository = info.head_repository
+    pull.from_fork = info.from_fork
+    pull.author_association = info.author_association
     pull.state = state
     pull.draft = info.draft
     pull.labels = list(info.labels)
     pull.opened_at = info.created_at
     pull.updated_at = info.updated_at
+    if (new or pushed) and state is PullRequestState.OPEN:
+        _say_if_waiting(session, repository, _flushed(session, pull))
     return _flushed(session, pull)
+
+
+def _say_if_waiting(session: Session, repository: Repository, pull: PullRequest) -> None:
+    """Once per head sha: the PR's timeline says why nothing runs."""
+    if approval.awaiting_approval(pull, repository):
+        events.record(
+            session,
+            "awaiting_approval",
+            f"#{pull.number} ({pull.head_sha[:7]}) waits for {approval.who_can_approve(repository)}"
+            " to approve it: it comes from a fork or from outside the repository",
+            pull_request=pull,
+            head_sha=pull.head_sha,
+        )
 
 
 def _flushed(session: Session, pull: PullRequest) -> PullRequest:
@@ -148,5 +169,7 @@ def _differs(pull: PullRequest, info: PullRequestInfo) -> bool:
         or pull.head_ref != info.head_ref
         or pull.author_login != info.author_login
         or pull.head_repository != info.head_repository
+        or pull.from_fork != info.from_fork
+        or pull.author_association != info.author_association
         or pull.updated_at != info.updated_at
     )

@@ -71,6 +71,9 @@ class CommentView:
     #: Finished running time and its price, and the start of a run still going on.
     cost: Cost | None = None
     currency: str = ""
+    #: The PR waits for a maintainer to approve ``head_sha``; pullre's words for who may.
+    approval_by: str | None = None
+    head_sha: str = ""
 
 
 def link(url: str) -> str | None:
@@ -177,7 +180,21 @@ def cost_text(cost: Cost, currency: str) -> str | None:
     return text
 
 
+def _approval(view: CommentView) -> list[str]:
+    """Why nothing runs, who may change that and where: every word is pullre's own."""
+    sha = view.head_sha if _SHA.fullmatch(view.head_sha) else "its head commit"
+    page = link(view.page_url) if view.page_url else None
+    return [
+        "- **Approval:** this PR comes from a fork or from someone without write access to the "
+        "repository, so none of its code runs and it gets no server or database until "
+        f"{view.approval_by} approves commit {sha}{f' on {page}' if page else ' in pullre'}. "
+        "A push needs a new approval.",
+    ]
+
+
 def _status(view: CommentView) -> str:
+    if view.approval_by is not None:
+        return "waiting for a maintainer's approval"
     if view.sleeping_since is not None:
         why = view.sleep_why
         if view.slept_by:
@@ -209,6 +226,8 @@ def _expiry(view: CommentView) -> str | None:
 
 def render(view: CommentView) -> str:
     lines = [MARKER, f"**Staging environment:** {_status(view)}", ""]
+    if view.approval_by is not None:
+        lines += _approval(view)
     expiry = _expiry(view)
     if expiry:
         lines.append(expiry)

@@ -36,6 +36,7 @@ from pullre.policies.sleep import last_touched
 from pullre.reporting.comment import CommentView
 from pullre.scenarios.acceptance import standings_for
 from pullre.smoke.results import counts_text, summary
+from pullre.trust.approval import awaiting_approval, who_can_approve
 
 #: A closed PR is still looked at for this long after its environment went away, so its final
 #: "released" report goes out even if GitHub was down when it happened; after that, history.
@@ -117,6 +118,8 @@ class PullFacts:
     pinned_reason: str | None = None
     #: Every stay's finished running time, and the start of a run going on (``until=None``).
     cost: Cost = field(default_factory=Cost)
+    #: Who may approve the head sha while the PR waits for it (pullre's words), else None.
+    awaiting_approval: str | None = None
 
 
 def deployment_state(env: EnvironmentFacts, head_sha: str) -> DeploymentState:
@@ -265,6 +268,19 @@ def comment_view(
     )
 
 
+def waiting_view(pull: PullFacts, page_url: str, *, currency: str = "") -> CommentView:
+    """The comment of a PR whose head waits for a maintainer's approval."""
+    return CommentView(
+        status="waiting for a maintainer's approval",
+        page_url=page_url or None,
+        scenarios=pull.scenarios,
+        cost=pull.cost,
+        currency=currency,
+        approval_by=pull.awaiting_approval,
+        head_sha=pull.head_sha,
+    )
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -355,6 +371,19 @@ def _slept_by(session: Session, pulls: Iterable[PullRequest]) -> dict[int, str]:
     return found
 
 
+def _waits_for_approval(pull: PullRequest) -> bool:
+    """Open and otherwise wanted (enabled, labelled), with a head nobody approved yet: only
+    then is an approval what stands between the PR and a server, worth a comment."""
+    repository = pull.repository
+    return (
+        pull.state is PullRequestState.OPEN
+        and not pull.parked
+        and repository.enabled
+        and (not repository.required_label or repository.required_label in pull.labels)
+        and awaiting_approval(pull, repository)
+    )
+
+
 def _expires_at(env: Environment, ttl: timedelta | None) -> datetime | None:
     if env.expiry_warned_at is None or ttl is None:
         return None
@@ -368,7 +397,9 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
     A fixed number of queries whatever the number of PRs: each kind of fact is read for all
     of them at once (``tests/test_reporting_queries.py`` counts them).
     """
-    pulls = [p for p in _candidates(session, clock() - REPORT_AFTER_RELEASE) if p.environments]
+    candidates = _candidates(session, clock() - REPORT_AFTER_RELEASE)
+    waiting = {p.id for p in candidates if _waits_for_approval(p)}
+    pulls = [p for p in candidates if p.environments or p.id in waiting]
     ids = [p.id for p in pulls]
     positions = queue_positions(session)
     smoke = _smoke(session, [e.id for p in pulls for e in p.environments])
@@ -426,6 +457,7 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
             pinned_by=pull.pinned_by if pull.pinned_at is not None else None,
             pinned_reason=pull.pinned_reason,
             cost=sum((costs.get(e.id, Cost()) for e in pull.environments), Cost()),
+            awaiting_approval=who_can_approve(pull.repository) if pull.id in waiting else None,
         )
         for pull in pulls
     ]

@@ -40,6 +40,7 @@ from pullre.reporting.facts import (
     digest,
     load,
     smoke_status,
+    waiting_view,
 )
 from pullre.scenarios.acceptance import acceptance
 
@@ -86,6 +87,9 @@ class Reporter:
 
     def report(self, pull: PullFacts) -> None:
         """Raises GitHubRateLimited only, so the caller stops asking for this pass."""
+        if pull.awaiting_approval is not None:
+            self._awaiting_approval(pull)
+            return
         for env in pull.environments:
             self._deployment(pull, env)
         newest = pull.environments[-1]
@@ -93,6 +97,19 @@ class Reporter:
         self._smoke_status(pull, newest)
         self._acceptance(pull)
         self._comment(pull, newest)
+
+    def _awaiting_approval(self, pull: PullFacts) -> None:
+        """Nothing of the head runs: earlier stays are retired, the check and comment say why."""
+        for env in pull.environments:
+            if deployment_state(env, pull.head_sha) == "inactive":
+                self._deployment(pull, env)
+        found: tuple[CommitState, str] = (
+            "pending",
+            f"Waiting for a maintainer's approval of {pull.head_sha[:7]}",
+        )
+        self._status(pull, COMMIT_STATUS_KEY, DEPLOY_CONTEXT, found, target_url=self.page_url(pull))
+        self._acceptance(pull)
+        self._comment(pull, None)
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -198,13 +215,20 @@ class Reporter:
 
         self._send(pull, key, wanted, send)
 
-    def _comment(self, pull: PullFacts, env: EnvironmentFacts) -> None:
-        if COMMENT_KEY not in pull.reports and env.status in {
-            EnvironmentStatus.RELEASING,
-            EnvironmentStatus.RELEASED,
-        }:
+    def _comment(self, pull: PullFacts, env: EnvironmentFacts | None) -> None:
+        """``env`` None: the PR waits for approval, and the comment says so."""
+        if (
+            env is not None
+            and COMMENT_KEY not in pull.reports
+            and env.status in {EnvironmentStatus.RELEASING, EnvironmentStatus.RELEASED}
+        ):
             return  # never open a conversation just to say it is over
-        body = render(comment_view(pull, env, self.page_url(pull), currency=self.currency))
+        view = (
+            waiting_view(pull, self.page_url(pull), currency=self.currency)
+            if env is None
+            else comment_view(pull, env, self.page_url(pull), currency=self.currency)
+        )
+        body = render(view)
 
         def send(known: int | None) -> int:
             if known is not None:

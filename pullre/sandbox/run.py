@@ -33,7 +33,7 @@ from pullre.ec2.boto3_adapter import make_ec2
 from pullre.ec2.port import Ec2
 from pullre.github.adapter import make_github
 from pullre.github.standin.server import GitHubStandIn
-from pullre.models import Repository, Role
+from pullre.models import Repository, Role, Trust
 from pullre.reconcile.run import run_configured_pass
 from pullre.sandbox import cloud, processes, staging, statefile
 from pullre.sandbox.agents import LocalAgent
@@ -125,6 +125,9 @@ def _serve(stack: ExitStack, home: Path, host: str, port: int, stopping: threadi
                 base_schema=base_schema,
                 clone_url=str(repo.path),
                 enabled=True,
+                # The sample story deploys mallory's fork PR beside the others; a real
+                # repository keeps the default, under which it would wait for approval.
+                trust=Trust.EVERYONE,
             )
         )
         for n, agent in enumerate(agents, start=1):

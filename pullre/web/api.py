@@ -32,6 +32,7 @@ from pullre.models import ApiToken, Event, PullRequest, Repository, User
 from pullre.policies import sleep
 from pullre.policies.savings import PoolPolicies
 from pullre.servers.registry import server_rows
+from pullre.trust import approval
 from pullre.web import activity
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
@@ -273,6 +274,26 @@ def unpin(pull_id: int) -> tuple[Response, int]:
     return _act(pull_id, lambda pr, _actor: actions.unpin(session, pr, user=owner))
 
 
+@blueprint.post("/pulls/<int:pull_id>/approve")
+def approve(pull_id: int) -> tuple[Response, int]:
+    """Let a waiting PR's head run: ``{"sha": "<its head sha>"}``; 409 once the head moved."""
+    target, owner = _pull(pull_id), _owner()
+    body = request.get_json(silent=True)
+    sha = body.get("sha") if isinstance(body, dict) else None
+    if not isinstance(sha, str) or not sha.strip():
+        raise BadRequest('send a JSON body {"sha": "the head sha you approve"}')
+    session = get_session()
+    try:
+        approval.approve(session, target, sha, user=owner, clock=clock())
+    except approval.NotAllowed as exc:
+        raise Forbidden(str(exc)) from None
+    except approval.ApprovalRefused as exc:
+        session.rollback()
+        return _error(str(exc), 409)
+    session.commit()
+    return jsonify(ok=True, approved_sha=target.approved_sha), 202
+
+
 @blueprint.get("/servers")
 def servers() -> Response:
     _require_admin()
@@ -306,6 +327,8 @@ def repositories() -> Response:
             "enabled": repo.enabled,
             "base_schema": repo.base_schema,
             "required_label": repo.required_label,
+            "trust": repo.trust.value,
+            "approvers": repo.approvers.value,
         }
         for repo in found
     ]

@@ -30,6 +30,7 @@ from pullre.models import (
     Server,
 )
 from pullre.policies import facts as policy_facts
+from pullre.trust import approval
 
 #: ``?status=none``: open PRs without an environment (parked, or not labelled for one).
 NO_ENVIRONMENT = "none"
@@ -171,6 +172,20 @@ def pull_json(
             "last_error": environment.last_error,
         },
         "smoke": smoke.to_json() if smoke is not None else None,
+        "approval": approval_json(pull, repository),
+    }
+
+
+def approval_json(pull: PullRequest, repository: Repository) -> dict[str, Any]:
+    """Whether the PR's head waits for a maintainer (see the README's JSON API)."""
+    return {
+        "from_fork": pull.from_fork,
+        "author_association": pull.author_association or None,
+        "required": approval.needs_approval(pull, repository),
+        "awaiting": approval.awaiting_approval(pull, repository),
+        "approved_sha": pull.approved_sha,
+        "approved_by": pull.approved_by,
+        "approved_at": iso(pull.approved_at),
     }
 
 

@@ -28,7 +28,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from pullre.accounts.user_accounts import MIN_PASSWORD_LENGTH
 from pullre.identifiers import GITHUB_LOGIN, SCHEMA_NAME, split_full_name
-from pullre.models import Role, Schedule
+from pullre.models import Approvers, Role, Schedule, Trust
 from pullre.policies import office_hours
 from pullre.servers import settings as server_settings
 from pullre.servers.registry import check_instance_id
@@ -99,6 +99,27 @@ class RepositoryForm(FlaskForm):  # type: ignore[misc]
         description="Only PRs carrying this label get an environment. Blank: every PR.",
     )
     enabled = BooleanField("Enabled", default=True)
+    trust = SelectField(
+        "Run without approval",
+        choices=[
+            SelectChoice(
+                Trust.COLLABORATORS.value, "Collaborators: PRs from forks or outsiders wait"
+            ),
+            SelectChoice(Trust.EVERYONE.value, "Everyone, forks included"),
+        ],
+        default=Trust.COLLABORATORS.value,
+        description="A PR from a fork, or by an author GitHub does not call owner, member or "
+        "collaborator, gets no server, no database and runs nothing until its head commit is "
+        "approved, unless this says everyone.",
+    )
+    approvers = SelectField(
+        "Who may approve",
+        choices=[
+            SelectChoice(Approvers.ADMINS.value, "Admins of pullre"),
+            SelectChoice(Approvers.MEMBERS.value, "Admins and members of pullre"),
+        ],
+        default=Approvers.ADMINS.value,
+    )
     schedule_id = _schedule_field(
         "Outside these hours every environment of this repository sleeps (instance stopped, "
         "server and data kept) and its queued PRs wait; at opening time the ones that were "

@@ -41,6 +41,7 @@ from pullre.policies import sleep
 from pullre.policies.facts import policy_view
 from pullre.policies.savings import PoolPolicies
 from pullre.reconcile.nudge import Nudger
+from pullre.trust import approval
 from pullre.web import activity, pull_visit
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import clock
@@ -103,6 +104,9 @@ def show(pull_request_id: int) -> str:
         may_pin=actions.may_pin(me, pull),
         may_unpin=actions.may_pin(me, pull) or me.username == pull.pinned_by,
         pin_reason_length=actions.PIN_REASON_LENGTH,
+        awaiting_approval=approval.awaiting_approval(pull, repository),
+        may_approve=approval.may_approve(me, repository),
+        who_can_approve=approval.who_can_approve(repository),
         money=money,
         hours=hours,
         github_url=f"{web}/{repository.owner}/{repository.name}/pull/{pull.number}",
@@ -242,6 +246,27 @@ def unpin(pull_request_id: int) -> Response:
         "#{number} unpinned: idle sleep and expiry apply to it again.",
         allowed=lambda s, p: actions.may_pin(_me(s), p) or _me(s).username == p.pinned_by,
     )
+
+
+@blueprint.post("/<int:pull_request_id>/approve")
+def approve(pull_request_id: int) -> Response:
+    """Approve the head sha the page showed (the form carries it): a newer head is refused."""
+    session = get_session()
+    pull = _pull(session, pull_request_id)
+    me = _me(session)
+    if not approval.may_approve(me, pull.repository):
+        abort(403)
+    sha = request.form.get("sha", "")
+    try:
+        approval.approve(session, pull, sha, user=me, clock=clock())
+    except approval.ApprovalRefused as exc:
+        session.rollback()
+        flash(f"{exc}.", "error")
+    else:
+        session.commit()
+        flash(f"{sha[:12]} of #{pull.number} approved: it is queued for a server.", "success")
+        _nudge(f"{pull.repository.full_name}#{pull.number}")
+    return redirect(url_for(".show", pull_request_id=pull_request_id))
 
 
 blueprint.add_url_rule("/<int:pull_request_id>/visit", "visit", pull_visit.visit, methods=["GET"])

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from pullre import events
 from pullre.identifiers import split_full_name
-from pullre.models import Repository, Schedule
+from pullre.models import Approvers, Repository, Schedule, Trust
 from pullre.policies import office_hours
 from pullre.web.auth import require_admin
 from pullre.web.db_session import commit_or_report_duplicate, get_session
@@ -59,11 +59,20 @@ def _save(form: RepositoryForm, repository: Repository) -> bool:
     repository.base_schema = blank_to_none(form.base_schema.data)
     repository.required_label = blank_to_none(form.required_label.data)
     repository.enabled = form.enabled.data
+    repository.trust = Trust(form.trust.data)
+    repository.approvers = Approvers(form.approvers.data)
     # schedule_state stays: the pass compares it with the new hours and acts on the difference.
     repository.schedule_id = form.schedule_id.data
     session.add(repository)
     session.flush()
-    events.record(session, "repository.saved", f"{owner}/{name} saved", repository_id=repository.id)
+    events.record(
+        session,
+        "repository.saved",
+        f"{owner}/{name} saved",
+        repository_id=repository.id,
+        trust=repository.trust.value,
+        approvers=repository.approvers.value,
+    )
     return commit_or_report_duplicate(
         form.full_name.errors, f"{owner}/{name} is already registered."
     )

@@ -121,7 +121,7 @@ class GitHubResources(GitHubContents):
                 "ref": pull.head_ref,
                 "sha": pull.head_sha,
                 "user": user_json(pull.head_owner),
-                "repo": head_repo,
+                "repo": None if pull.fork_deleted else head_repo,
             },
             "base": {
                 "label": f"{repo.owner}:{pull.base_ref}",
@@ -130,7 +130,7 @@ class GitHubResources(GitHubContents):
                 "user": user_json(repo.owner),
                 "repo": self._repo_json(repo),
             },
-            "author_association": "CONTRIBUTOR",
+            "author_association": pull.author_association,
         }
 
     def _repo_json(self, repo: Repo) -> dict[str, Any]:

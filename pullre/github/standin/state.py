@@ -57,6 +57,10 @@ class Pull:
     closed_at: datetime | None = None
     merged_at: datetime | None = None
     merge_commit_sha: str | None = None
+    #: GitHub's word for the author's relation to the base repository.
+    author_association: str = "COLLABORATOR"
+    #: The fork was deleted: GitHub then sends ``head.repo: null``.
+    fork_deleted: bool = False
 
 
 @dataclass
@@ -148,8 +152,13 @@ class GitHubState:
         base_ref: str = "main",
         draft: bool = False,
         labels: Iterable[str] = (),
+        author_association: str = "COLLABORATOR",
     ) -> int:
-        """Open a PR; ``fork_owner`` makes its head live in ``fork_owner/name``."""
+        """Open a PR; ``fork_owner`` makes its head live in ``fork_owner/name``.
+
+        ``author_association`` defaults to a collaborator's, whose PRs run without approval;
+        give ``CONTRIBUTOR``, ``FIRST_TIME_CONTRIBUTOR`` or ``NONE`` for an outsider.
+        """
         with self._lock:
             repo = self.create_repo(owner, name)
             number = repo.next_number
@@ -167,6 +176,7 @@ class GitHubState:
                 labels=list(labels),
                 created_at=now,
                 updated_at=now,
+                author_association=author_association,
             )
             return number
 
@@ -205,6 +215,13 @@ class GitHubState:
     def remove_label(self, owner: str, name: str, number: int, label: str) -> None:
         labels = self.pull(owner, name, number).labels
         self._change(owner, name, number, labels=[lb for lb in labels if lb != label])
+
+    def delete_fork(self, owner: str, name: str, number: int) -> None:
+        """The fork's owner deleted it; the PR stays open with ``head.repo: null``."""
+        self._change(owner, name, number, fork_deleted=True)
+
+    def set_author_association(self, owner: str, name: str, number: int, value: str) -> None:
+        self._change(owner, name, number, author_association=value)
 
     def set_draft(self, owner: str, name: str, number: int, draft: bool) -> None:
         self._change(owner, name, number, draft=draft)
