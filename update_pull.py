@@ -8,12 +8,18 @@ import sys
 import time
 from collections.abc import Sequence
 
+from sqlalchemy import Engine
+
 from pullre.config import ConfigError, Settings
 from pullre.db import make_engine
 from pullre.ec2.boto3_adapter import make_ec2
+from pullre.ec2.port import Ec2
 from pullre.github.adapter import make_github
+from pullre.github.port import GitHub
+from pullre.reconcile.nudge import Nudger
 from pullre.reconcile.run import PassReport, run_configured_pass
 from pullre.staging_db.database import configured_staging_database
+from pullre.staging_db.port import StagingDatabase
 from pullre.startup import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -48,6 +54,8 @@ def run(settings: Settings, *, loop: bool, interval: float) -> int:
         return EXIT_CONFIG
     ec2 = make_ec2(settings.aws)
     staging = configured_staging_database(settings.staging_mysql)
+    if loop:
+        return _loop(settings, engine, (github, ec2, staging), interval)
     while True:
         started = time.monotonic()
         try:
@@ -63,6 +71,26 @@ def run(settings: Settings, *, loop: bool, interval: float) -> int:
         if not loop:
             return EXIT_OK
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+def _loop(
+    settings: Settings,
+    engine: Engine,
+    adapters: tuple[GitHub, Ec2, StagingDatabase | None],
+    interval: float,
+) -> int:
+    """A pass every ``interval`` seconds, reporting to GitHub in a worker of its own (the
+    Nudger's two workers), so a pass never waits behind the last one's paced GitHub writes."""
+    github, ec2, staging = adapters
+    nudger = Nudger(
+        settings, engine, github=lambda: github, ec2=lambda: ec2, staging=lambda: staging
+    )
+    try:
+        while True:
+            nudger.nudge("interval")
+            time.sleep(max(interval, 1.0))
+    finally:
+        nudger.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

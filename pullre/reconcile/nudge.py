@@ -3,8 +3,10 @@
 A webhook must be answered within seconds, while a pass can take minutes (GitHub, EC2), so the
 request only records the news and nudges; the pass runs here. Nudges coalesce: any number of
 them while a pass runs lead to at most one more pass, which reads everything they recorded.
-One worker thread is enough because the pass takes the DB lease anyway, so a cron pass and a
-nudged pass never act together; running two here would only make one of them skip.
+One pass worker is enough because the pass takes the DB lease anyway, so a cron pass and a
+nudged pass never act together; running two here would only make one of them skip. Reporting to
+GitHub (paced, so slow in a busy minute) runs in a second worker under its own lease, nudged by
+every finished pass, so a webhook's pass never waits behind the previous pass's GitHub writes.
 
 The adapters come as factories from the entry point and are built in the worker on the first
 pass, so the web app starts (and serves its UI) without GitHub or AWS credentials; a failure to
@@ -24,7 +26,7 @@ from pullre.clock import Clock, system_clock
 from pullre.config import Settings
 from pullre.ec2.port import Ec2
 from pullre.github.port import GitHub
-from pullre.reconcile.run import PassReport, run_configured_pass
+from pullre.reconcile.run import PassReport, run_configured_pass, run_configured_report
 from pullre.staging_db.port import StagingDatabase
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,8 @@ SKIPPED_RETRIES = 3
 
 
 class Nudger:
-    """One worker thread running a reconcile pass whenever nudged, coalescing nudges."""
+    """A worker running a reconcile pass whenever nudged (coalescing nudges), and one reporting
+    to GitHub after each pass."""
 
     def __init__(
         self,
@@ -59,16 +62,26 @@ class Nudger:
         self._skipped_retry_delay = skipped_retry_delay
         self._skipped_retries = skipped_retries
         self._adapters: tuple[GitHub, Ec2, StagingDatabase | None] | None = None
+        self._adapters_lock = threading.Lock()
         self._changed = threading.Condition()
         self._pending = False
         self._running = False
+        self._report_pending = False
+        self._reporting = False
         self._closed = False
         #: Nudges received and passes finished (run or skipped), for the log and the tests.
         self.nudges = 0
         self.passes = 0
         self.last_report: PassReport | None = None
+        #: Report runs finished (done or skipped), and the errors of the last one.
+        self.reports = 0
+        self.last_report_errors: list[str] | None = None
         self._thread = threading.Thread(target=self._work, name="pullre-nudger", daemon=True)
+        self._reporter = threading.Thread(
+            target=self._report_work, name="pullre-reporter", daemon=True
+        )
         self._thread.start()
+        self._reporter.start()
 
     def nudge(self, reason: str = "") -> None:
         """Ask for a pass soon; never blocks on the pass, so a request can call it."""
@@ -81,10 +94,14 @@ class Nudger:
         log.debug("pass nudged: %s", reason or "no reason given")
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no pass runs or is pending; False if ``timeout`` seconds passed first."""
+        """Wait until no pass or report runs or is pending; False if ``timeout`` passed first."""
         with self._changed:
             return self._changed.wait_for(
-                lambda: not self._pending and not self._running, timeout=timeout
+                lambda: (
+                    not (self._pending or self._running)
+                    and not (self._report_pending or self._reporting)
+                ),
+                timeout=timeout,
             )
 
     def close(self, timeout: float = 30.0) -> None:
@@ -92,8 +109,10 @@ class Nudger:
         with self._changed:
             self._closed = True
             self._pending = False
+            self._report_pending = False
             self._changed.notify_all()
         self._thread.join(timeout)
+        self._reporter.join(timeout)
 
     def _work(self) -> None:
         while True:
@@ -120,8 +139,9 @@ class Nudger:
             started = time.monotonic()
             try:
                 report = run_configured_pass(
-                    self._settings, self._engine, github, ec2, staging=staging, clock=self._clock
-                )
+                    self._settings, self._engine, github, ec2,
+                    staging=staging, clock=self._clock, report=False,
+                )  # fmt: skip
             except Exception:
                 # The next nudge or cron pass starts from the database again; the worker and
                 # the web app must outlive any one failed pass.
@@ -129,6 +149,7 @@ class Nudger:
                 return
             self.last_report = report
             if not report.skipped:
+                self._nudge_reporter()
                 log.info(
                     "nudged pass done in %.1fs: %d assigned, %d released, %d errors",
                     time.monotonic() - started,
@@ -140,7 +161,53 @@ class Nudger:
             if attempt < self._skipped_retries and not self._sleep(self._skipped_retry_delay):
                 return
 
+    def _nudge_reporter(self) -> None:
+        with self._changed:
+            if not self._closed:
+                self._report_pending = True
+                self._changed.notify_all()
+
+    def _report_work(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._report_pending or self._closed)
+                if self._closed:
+                    return
+                self._report_pending = False  # a pass from now on asks for another report
+                self._reporting = True
+            try:
+                self._report_once()
+            finally:
+                with self._changed:
+                    self._reporting = False
+                    self.reports += 1
+                    self._changed.notify_all()
+
+    def _report_once(self) -> None:
+        adapters = self._build_adapters()
+        if adapters is None:
+            return
+        github = adapters[0]
+        for attempt in range(self._skipped_retries + 1):
+            try:
+                errors = run_configured_report(
+                    self._settings, self._engine, github, clock=self._clock
+                )
+            except Exception:
+                log.exception("reporting to GitHub failed; the next pass reports again")
+                return
+            if errors is not None:
+                self.last_report_errors = errors
+                return
+            # Another reporter (cron's) may have read its PRs before this pass changed them.
+            if attempt < self._skipped_retries and not self._sleep(self._skipped_retry_delay):
+                return
+
     def _build_adapters(self) -> tuple[GitHub, Ec2, StagingDatabase | None] | None:
+        with self._adapters_lock:
+            return self._build_adapters_once()
+
+    def _build_adapters_once(self) -> tuple[GitHub, Ec2, StagingDatabase | None] | None:
         if self._adapters is None:
             try:
                 self._adapters = (self._make_github(), self._make_ec2(), self._make_staging())

@@ -20,6 +20,11 @@ Steps 4 to 7 are the EC2 side, in ``pullre.reconcile.pool_operations``.
 8. clone the schema of every environment that has a server but no schema yet;
 9. report to GitHub what changed (last, and even when EC2 could not be observed: a GitHub
    problem never holds back assignment or deploys, and a PR's queue position still shows).
+
+Reporting runs after the pass has given its lease back, under a lease of its own
+(:func:`report_pass`): GitHub writes are paced (one a second) and a busy minute has many, so
+the next pass's sync, assignment and EC2 calls never wait behind the last one's reports. A
+report that finds another reporter at work leaves the rest to it and to the next pass.
 """
 
 from __future__ import annotations
@@ -58,11 +63,13 @@ __all__ = [
     "PassReport",
     "PoolPolicies",
     "new_holder",
+    "report_pass",
     "run_configured_pass",
     "run_pass",
 ]
 
 LEASE_NAME = "reconcile"
+REPORT_LEASE_NAME = "report"
 
 
 def run_configured_pass(
@@ -73,8 +80,12 @@ def run_configured_pass(
     *,
     staging: StagingDatabase | None = None,
     clock: Clock = system_clock,
+    report: bool = True,
 ) -> PassReport:
-    """``run_pass`` with its options read from settings: what cron and webhooks both run."""
+    """``run_pass`` with its options read from settings: what cron and webhooks both run.
+
+    ``report=False`` leaves reporting to a :func:`run_configured_report` of the caller's own.
+    """
     return run_pass(
         engine,
         github,
@@ -87,6 +98,22 @@ def run_configured_pass(
         public_url=public_url(settings),
         prices=settings.cost.instance_prices,
         policies=PoolPolicies.from_settings(settings.pool),
+        currency=settings.cost.currency,
+        report=report,
+    )
+
+
+def run_configured_report(
+    settings: Settings, engine: Engine, github: GitHub, *, clock: Clock = system_clock
+) -> list[str] | None:
+    """``report_pass`` with its options read from settings."""
+    return report_pass(
+        engine,
+        github,
+        lease_ttl=timedelta(seconds=settings.pool.lease_seconds),
+        clock=clock,
+        public_url=public_url(settings),
+        ttl=PoolPolicies.from_settings(settings.pool).ttl,
         currency=settings.cost.currency,
     )
 
@@ -110,11 +137,13 @@ def run_pass(
     prices: Mapping[str, Decimal] | None = None,
     policies: PoolPolicies | None = None,
     currency: str = "",
+    report: bool = True,
 ) -> PassReport:
     """Take the lease and reconcile once; a pass that finds the lease taken does nothing.
 
     ``policies`` None turns idle sleep, expiry and reclaim off (office hours, which are each
-    repository's own, are followed whatever they say).
+    repository's own, are followed whatever they say). With ``report`` the pass then reports
+    to GitHub (:func:`report_pass`) once its own lease is given back.
     """
     holder = holder or new_holder()
     handle = lease.try_acquire(engine, LEASE_NAME, holder, lease_ttl, clock)
@@ -125,19 +154,52 @@ def run_pass(
     sessions = sessionmaker(engine, expire_on_commit=False)
     context = PassContext(sessions=sessions, clock=clock, renew=handle.renew)
     work = _Pass(context, github, PoolOperations(context, ec2, staging, prices=prices))
-    work.secret_key, work.public_url = secret_key, public_url
-    work.policies, work.currency = policies, currency
+    work.secret_key, work.policies = secret_key, policies
     meter = pass_history.Meter(github, ec2, clock)
+    finished = False
     try:
         work.run(include_drafts)
+        finished = True
     except Exception as exc:
         context.report.errors.append(f"pass failed: {exc}")  # so its history row shows it
         raise
     finally:
-        handle.release()
+        handle.release()  # the next pass may start while this one reports
+        if report and finished:
+            context.report.errors += report_pass(
+                engine, github, lease_ttl=lease_ttl, clock=clock, holder=holder,
+                public_url=public_url, ttl=policies.ttl if policies else None, currency=currency,
+            ) or []  # fmt: skip
         _record_history(sessions, meter, context.report, clock)
     context.report.lease_holder = holder
     return context.report
+
+
+def report_pass(
+    engine: Engine,
+    github: GitHub,
+    *,
+    lease_ttl: timedelta,
+    clock: Clock = system_clock,
+    holder: str | None = None,
+    public_url: str = "",
+    ttl: timedelta | None = None,
+    currency: str = "",
+) -> list[str] | None:
+    """Report to GitHub what changed, under the report lease; None when another reporter holds
+    it (it, or the next pass's reporter, reports what is left: digests stay stale until sent).
+    """
+    handle = lease.try_acquire(engine, REPORT_LEASE_NAME, holder or new_holder(), lease_ttl, clock)
+    if handle is None:
+        log.info("another reporter holds the report lease; it reports what changed")
+        return None
+    try:
+        return reporting.report_changes(
+            sessionmaker(engine, expire_on_commit=False), github, public_url=public_url,
+            clock=clock, renew=handle.renew, ttl=ttl, currency=currency,
+        )  # fmt: skip
+    finally:
+        handle.release()
 
 
 def _record_history(
@@ -160,9 +222,7 @@ class _Pass:
         self.sessions, self.clock, self.renew = context.sessions, context.clock, context.renew
         self.report = context.report
         self.secret_key = ""
-        self.public_url = ""
         self.policies: PoolPolicies | None = None
-        self.currency = ""
 
     def run(self, include_drafts: bool) -> None:
         self.sync_all()
@@ -174,11 +234,6 @@ class _Pass:
         self.pool_ops.run()
         if self.pool_ops.observed_ok:
             self.provision_schemas()
-        self.report.errors += reporting.report_changes(
-            self.sessions, self.github, public_url=self.public_url, clock=self.clock,
-            renew=self.renew, ttl=self.policies.ttl if self.policies else None,
-            currency=self.currency,
-        )  # fmt: skip
 
     # -- GitHub -------------------------------------------------------------------------------
 
