@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pullre import events
@@ -62,6 +62,21 @@ def database_password(secret_key: str, environment: Environment) -> str:
     assert environment.schema_name is not None
     purpose = f"mysql:{environment.schema_name}:{environment.credentials_generation}"
     return derived_password(secret_key, purpose)
+
+
+def rotate_database_password(session: Session, environment: Environment) -> None:
+    """Move the environment to a generation no stay of its PR has used, so its derived MySQL
+    password is new: code of an earlier stay (or from before "reset data") knows the old one.
+
+    Counted over the PR's stays because each stay starts at 0 and the schema (so the derivation's
+    other input) is the same for every stay of a PR.
+    """
+    highest = session.scalar(
+        select(func.max(Environment.credentials_generation)).where(
+            Environment.pull_request_id == environment.pull_request_id
+        )
+    )
+    environment.credentials_generation = max(highest or 0, environment.credentials_generation) + 1
 
 
 def source_schema(session: Session, pull: PullRequest, repository: Repository) -> str | None:
