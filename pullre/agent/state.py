@@ -41,6 +41,8 @@ class Failure:
 @dataclass
 class State:
     environment_id: int | None = None
+    #: The token reports about ``environment_id`` carry (the controller keeps only its hash).
+    environment_token: str | None = None
     pr_number: int | None = None
     #: The sha whose deploy passed its health check and whose app is ``app``.
     deployed_sha: str | None = None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.clock import Clock
+from pullre.environments import tokens
 from pullre.github.port import web_url
 from pullre.models import (
     DeployStep,
@@ -108,11 +109,16 @@ def assignment(
     staging_mysql_url: str,
     secret_key: str,
     github_api_url: str,
+    presented_token: str | None = None,
 ) -> dict[str, Any] | None:
     """The PR this server should run, or None (the agent then stops any app).
 
     While the PR's schema is still being cloned the answer is None too: an app must not start
     against half a database.
+
+    ``presented_token`` is the environment token the agent holds: when it is this environment's
+    current one the answer's ``environment_token`` is None (keep it); otherwise (a new stay, a
+    lost token) a new one is made and given in this answer only. The caller commits.
     """
     environment = serving_environment(session, server)
     if environment is None:
@@ -131,8 +137,10 @@ def assignment(
             "password": database_password(secret_key, environment),
             "name": environment.schema_name,
         }
+    issued = None if tokens.holds(environment, presented_token) else tokens.issue(environment)
     return {
         "environment_id": environment.id,
+        "environment_token": issued,
         "repository": repository.full_name,
         "clone_url": clone_url(repository, github_api_url),
         "pr_number": pull.number,
