@@ -1,10 +1,10 @@
 """The controller's agent API as this box sees it: three JSON calls over urllib.
 
 Failures are sorted by what the pass should do about them: ``ControllerUnavailable`` (no answer,
-5xx) means "try again next pass, touch nothing"; ``NotAssigned`` (409 on a step, or 401: the
-environment's token was voided by its release) means "this environment is no longer ours, stop
-quietly"; ``ControllerRefused`` (any other 4xx, e.g. a revoked server token) is a real error an
-operator must see.
+5xx, or 429: this server called too often) means "try again next pass, touch nothing";
+``NotAssigned`` (409 on a step, or 401: the environment's token was voided by its release) means
+"this environment is no longer ours, stop quietly"; ``ControllerRefused`` (any other 4xx, e.g. a
+revoked server token) is a real error an operator must see.
 
 Two tokens: the server's (``Authorization: Bearer``) on every call, and the environment's
 (``X-Pullre-Environment-Token``) that an assignment hands out, on every call once known.
@@ -30,7 +30,7 @@ STATUSES = ("running", "ok", "failed", "skipped")
 
 
 class ControllerUnavailable(Exception):
-    """No usable answer: unreachable, timed out, 5xx or not JSON."""
+    """No usable answer: unreachable, timed out, 5xx, rate limited (429) or not JSON."""
 
 
 class ControllerRefused(Exception):
@@ -140,7 +140,7 @@ class Controller:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             message = _error_message(exc)
-            if exc.code >= 500:
+            if exc.code >= 500 or exc.code == 429:  # 429: rate limited; the next pass asks again
                 raise ControllerUnavailable(
                     f"{method} {path}: HTTP {exc.code}: {message}"
                 ) from None

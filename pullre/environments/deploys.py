@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.clock import Clock
-from pullre.environments import tokens
+from pullre.environments import step_retention, tokens
 from pullre.github.port import web_url
 from pullre.models import (
     DeployStep,
@@ -201,6 +201,8 @@ def record_step(
             reported_at=clock(),
         )
     )
+    session.flush()
+    step_retention.prune(session, environment.id)
     pull = environment.pull_request
     deep = step == "smoke" and (details or {}).get("tier") == "deep"
     if step == "smoke" and status is not StepStatus.RUNNING and (deep or details is None):

@@ -62,6 +62,8 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.controller.public_url.startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead, which expires on logout
+        # Read no more than this of any body (413 beyond); the webhook raises its own limit.
+        MAX_CONTENT_LENGTH=errors.MAX_REQUEST_BYTES,
     )
     app.extensions["pullre.settings"] = settings
     if session_factory is None:

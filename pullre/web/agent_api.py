@@ -23,9 +23,12 @@ from pullre.models import Environment, Server, StepStatus
 from pullre.servers.registry import find_server_by_token
 from pullre.smoke import runner as smoke
 from pullre.web.db_session import get_session
+from pullre.web.rate_limit import RateLimiter, retry_after
 from pullre.web.request_clock import clock
 
 blueprint = Blueprint("agent_api", __name__, url_prefix="/api/agent")
+#: ``app.extensions`` key of the per-server :class:`RateLimiter` (tests put their own there).
+RATE_LIMIT_KEY = "pullre.agent_rate_limit"
 
 
 def _error(message: str, status: int) -> tuple[Response, int]:
@@ -41,6 +44,16 @@ def _authenticate() -> tuple[Response, int] | None:
     if server is None:
         return _error("unknown agent token", 401)
     g.agent_server = server
+    limiter: RateLimiter = current_app.extensions.setdefault(RATE_LIMIT_KEY, RateLimiter())
+    wait = limiter.take(server.id)
+    if wait > 0:
+        response, status = _error(
+            f"too many calls from this server (at most {limiter.burst} at once, then "
+            f"{limiter.per_second:g} a second); retry after {retry_after(wait)} s",
+            429,
+        )
+        response.headers["Retry-After"] = retry_after(wait)
+        return response, status
     return None
 
 
