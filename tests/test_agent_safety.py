@@ -128,3 +128,13 @@ def test_the_agent_reports_with_the_environment_token_and_forgets_it_at_release(
     assert agent.state().environment_token is None
     heartbeat = [r for r in fake_controller.requests if r.path == "/api/agent/heartbeat"]
     assert [(r.body["environment_id"], r.environment_token) for r in heartbeat] == [(None, "")]
+
+
+def test_the_state_file_holding_the_token_is_the_agents_alone(
+    agent: Agent, assign_pr: AssignPr
+) -> None:
+    assign_pr(33, {"README": "y\n"})
+    assert agent.run() == 0
+    path = agent.settings.workdir / "state.json"
+    assert ENVIRONMENT_TOKEN in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600
