@@ -170,6 +170,7 @@ class AwsSettings:
 @dataclass(frozen=True)
 class StagingMysqlSettings:
     url: str = _setting(_url("mysql", optional=True), secret=True)
+    max_user_connections: int = _setting(_integer(1))
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,9 @@ class Environment(Base):
     expiry_warned_at: Mapped[datetime | None]
     #: Why the stay ended when pullre ended it (expired, reclaimed): for the PR page and comment.
     release_reason: Mapped[str | None] = mapped_column(String(200))
+    #: SHA-256 of this stay's agent token (see ``pullre.environments.tokens``): reports about the
+    #: environment must carry it. Cleared at release, so the token dies with the stay.
+    agent_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     pull_request: Mapped[PullRequest] = relationship(back_populates="environments")
     server: Mapped[Server | None] = relationship()

@@ -4,7 +4,8 @@
     A stdlib HTTP stand-in of the controller's agent API (``GET /api/agent/assignment``,
     ``POST /api/agent/steps``, ``POST /api/agent/heartbeat``) on 127.0.0.1 that records every
     request. Set ``assignment`` (the inner object or None), ``status`` (e.g. 503) or
-    ``steps_status`` (e.g. 409) to steer it.
+    ``steps_status`` (e.g. 409) to steer it. Like the real one it refuses (401) a step, or a
+    heartbeat naming an environment, without the environment token the assignment gave.
 ``git_origin``
     A real git repository standing for the GitHub base repository: ``commit(...)`` makes
     commits, ``open_pr(n, sha)`` points ``refs/pull/N/head`` at a commit, as GitHub does.
@@ -49,6 +50,7 @@ from pullre.servers.registry import register_server
 
 SAMPLE_APP = Path(__file__).parent / "sample_app" / "app.py"
 TOKEN = "agent-token-for-tests"
+ENVIRONMENT_TOKEN = "environment-token-for-tests-0123456789abcdef"
 NASTY_PASSWORD = "p@ss:w/rd\"\\#' %20;$x`q` end"
 
 
@@ -58,6 +60,7 @@ class Request:
     path: str
     body: Any
     authorization: str
+    environment_token: str = ""
 
 
 @dataclass
@@ -105,9 +108,13 @@ def _handler(controller: FakeController) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
             auth = self.headers.get("Authorization", "")
-            controller.requests.append(Request(method, self.path, body, auth))
+            environment_token = self.headers.get("X-Pullre-Environment-Token", "")
+            controller.requests.append(Request(method, self.path, body, auth, environment_token))
+            about = body.get("environment_id") if isinstance(body, dict) else None
             if auth != f"Bearer {TOKEN}":
                 self._answer(401, {"error": "unknown agent token"})
+            elif about is not None and environment_token != ENVIRONMENT_TOKEN:
+                self._answer(401, {"error": "the environment token is required"})
             elif controller.status != 200:
                 self._answer(controller.status, {"error": "the controller is having a bad day"})
             elif (method, self.path) == ("GET", "/api/agent/assignment"):
@@ -214,6 +221,7 @@ class OriginRepo:
     def assignment(self, number: int, sha: str, **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "environment_id": 7,
+            "environment_token": ENVIRONMENT_TOKEN,
             "repository": "acme/shop",
             "clone_url": str(self.path),
             "pr_number": number,

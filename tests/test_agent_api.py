@@ -1,4 +1,5 @@
-"""The agent API: one server's token sees only its own assignment; reports move the status."""
+"""The agent API: one server's token sees only its own assignment; reports about an environment
+need that environment's token as well, and move its status."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre.config import Settings
+from pullre.environments import tokens
 from pullre.models import (
     DeployStep,
     Environment,
@@ -23,6 +25,7 @@ from pullre.models import (
     Server,
 )
 from pullre.servers.registry import register_server
+from pullre.smoke import runner as smoke
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
 from tests.agent_fixtures import stage_environment
@@ -30,20 +33,37 @@ from tests.web_fixtures import make_settings
 
 SHA = "a" * 40
 NEW_SHA = "b" * 40
+ENVIRONMENT_HEADER = "X-Pullre-Environment-Token"
 
 
 class Agent:
+    """An agent as the real one behaves: it keeps the environment token its assignment gave
+    and sends it with every call."""
+
     def __init__(self, client: FlaskClient, token: str) -> None:
-        self.client, self.headers = client, {"Authorization": f"Bearer {token}"}
+        self.client, self.token = client, token
+        self.environment_token: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.environment_token:
+            headers[ENVIRONMENT_HEADER] = self.environment_token
+        return headers
 
     def assignment(self) -> dict[str, object] | None:
         response = self.client.get("/api/agent/assignment", headers=self.headers)
         assert response.status_code == 200, response.json
-        return response.json["assignment"]  # type: ignore[index,no-any-return]
+        found: dict[str, object] | None = response.json["assignment"]  # type: ignore[index]
+        if found is not None and isinstance(found["environment_token"], str):
+            self.environment_token = found["environment_token"]
+        return found
 
     def step(
         self, environment_id: int, step: str, status: str, log: str = "", sha: str = SHA
     ) -> int:
+        if self.environment_token is None:
+            self.assignment()
         return self.client.post(
             "/api/agent/steps",
             headers=self.headers,
@@ -95,8 +115,10 @@ def test_a_token_sees_only_its_own_server(
     assert mine["clone_url"] == "/srv/git/shop.git"
     assert mine["database"] is None  # no staging MySQL configured in these settings
     assert Agent(client, token_two).assignment() is None
-    # The other server cannot report on this environment either.
-    assert Agent(client, token_two).step(env.id, "fetch", "running") == 409
+    # The other server cannot report on this environment either, even with its token.
+    other = Agent(client, token_two)
+    other.environment_token = Agent(client, token_one).assignment()["environment_token"]  # type: ignore[index,assignment]
+    assert other.step(env.id, "fetch", "running") == 401
 
 
 def test_reports_move_the_environment_to_ready(
@@ -172,7 +194,16 @@ def test_heartbeat_records_the_agent(
     assert server.last_heartbeat is not None
 
 
-def _heartbeat(client: FlaskClient, token: str, environment_id: int | None, **extra: object) -> int:
+def _heartbeat(
+    client: FlaskClient,
+    token: str,
+    environment_id: int | None,
+    environment_token: str | None = None,
+    **extra: object,
+) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    if environment_token is not None:
+        headers[ENVIRONMENT_HEADER] = environment_token
     body: dict[str, object] = {
         "agent_version": "0.2.0",
         "deployed_sha": SHA,
@@ -180,9 +211,7 @@ def _heartbeat(client: FlaskClient, token: str, environment_id: int | None, **ex
         "environment_id": environment_id,
         **extra,
     }
-    return client.post(
-        "/api/agent/heartbeat", headers={"Authorization": f"Bearer {token}"}, json=body
-    ).status_code
+    return client.post("/api/agent/heartbeat", headers=headers, json=body).status_code
 
 
 LONG_AGO = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -192,16 +221,17 @@ NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def quiet_ready(
     app: Flask, session: Session, staged: tuple[Environment, str, str]
-) -> tuple[Environment, str]:
-    """The staged environment ready, untouched since LONG_AGO and warned of its expiry; the
-    app's request clock says NOW."""
+) -> tuple[Environment, str, str]:
+    """The staged environment ready, untouched since LONG_AGO and warned of its expiry, with
+    its server's and its own token; the app's request clock says NOW."""
     app.extensions[CLOCK_KEY] = lambda: NOW
     env, token, _ = staged
     env.status = EnvironmentStatus.READY
     env.last_activity_at = LONG_AGO
     env.expiry_warned_at = LONG_AGO
+    environment_token = tokens.issue(env)
     session.commit()
-    return env, token
+    return env, token, environment_token
 
 
 def _activity(session: Session, env: Environment) -> tuple[datetime | None, datetime | None]:
@@ -215,11 +245,11 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def test_a_heartbeat_of_an_app_in_use_is_activity_of_the_serving_environment(
-    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str]
+    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str, str]
 ) -> None:
-    env, token = quiet_ready
+    env, token, own = quiet_ready
     events_before = session.scalars(select(Event.kind)).all()
-    assert _heartbeat(client, token, env.id, app_in_use=True) == 200
+    assert _heartbeat(client, token, env.id, own, app_in_use=True) == 200
     assert _activity(session, env) == (NOW, None)
     # No event: one a minute per reviewer would drown the log.
     assert session.scalars(select(Event.kind)).all() == events_before
@@ -229,11 +259,11 @@ def test_a_heartbeat_of_an_app_in_use_is_activity_of_the_serving_environment(
 def test_an_app_not_in_use_or_an_agent_that_cannot_tell_touches_nothing(
     client: FlaskClient,
     session: Session,
-    quiet_ready: tuple[Environment, str],
+    quiet_ready: tuple[Environment, str, str],
     extra: dict[str, object],
 ) -> None:
-    env, token = quiet_ready
-    assert _heartbeat(client, token, env.id, **extra) == 200
+    env, token, own = quiet_ready
+    assert _heartbeat(client, token, env.id, own, **extra) == 200
     assert _activity(session, env) == (LONG_AGO, LONG_AGO)
     server = session.get_one(Server, env.server_id)
     session.refresh(server)
@@ -241,21 +271,22 @@ def test_an_app_not_in_use_or_an_agent_that_cannot_tell_touches_nothing(
 
 
 def test_a_sleeping_environment_is_not_touched_by_its_app_in_use(
-    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str]
+    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str, str]
 ) -> None:
-    env, token = quiet_ready
+    env, token, own = quiet_ready
     env.status = EnvironmentStatus.SLEEPING
     session.commit()
-    assert _heartbeat(client, token, env.id, app_in_use=True) == 200
+    assert _heartbeat(client, token, env.id, own, app_in_use=True) == 200
     assert _activity(session, env) == (LONG_AGO, LONG_AGO)
 
 
 def test_an_app_in_use_counts_only_for_the_environment_the_agent_reports_on(
-    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str]
+    client: FlaskClient, session: Session, quiet_ready: tuple[Environment, str, str]
 ) -> None:
-    env, token = quiet_ready
-    # A late pass about the previous PR's app, or one that has no environment.
-    assert _heartbeat(client, token, env.id + 1000, app_in_use=True) == 200
+    env, token, own = quiet_ready
+    # A late pass about the previous PR's app (refused: it has no token of that one), or one
+    # that has no environment (the server token is enough).
+    assert _heartbeat(client, token, env.id + 1000, own, app_in_use=True) == 401
     assert _heartbeat(client, token, None, app_in_use=True) == 200
     assert _activity(session, env) == (LONG_AGO, LONG_AGO)
 
@@ -266,13 +297,13 @@ def test_an_app_in_use_counts_only_for_the_environment_the_agent_reports_on(
 def test_a_heartbeat_with_a_malformed_app_in_use_is_refused(
     client: FlaskClient,
     session: Session,
-    quiet_ready: tuple[Environment, str],
+    quiet_ready: tuple[Environment, str, str],
     extra: dict[str, object],
 ) -> None:
-    env, token = quiet_ready
+    env, token, own = quiet_ready
     body = {"environment_id": env.id, "app_in_use": True, **extra}
     environment_id = body.pop("environment_id")
-    assert _heartbeat(client, token, environment_id, **body) == 400  # type: ignore[arg-type]
+    assert _heartbeat(client, token, environment_id, own, **body) == 400  # type: ignore[arg-type]
     assert _activity(session, env) == (LONG_AGO, LONG_AGO)
 
 
@@ -321,7 +352,8 @@ def test_database_credentials_come_with_the_assignment_once_the_schema_is_ready(
     assert isinstance(password, str)
     assert len(password) >= 24
     assert password != "pw"
-    assert agent.assignment() == assignment  # stable: derived, not random per call
+    again = agent.assignment()  # stable: derived, not random per call
+    assert again == {**assignment, "environment_token": None}  # the agent keeps its token
 
     env.schema_ready_at = None  # "reset data" re-clones: no app against half a schema
     session.commit()
@@ -340,3 +372,92 @@ def test_the_authors_own_schema_wins_over_the_base(session: Session) -> None:
     assert source_schema(session, bob, repo) == "shop_base"
     repo.base_schema = None
     assert source_schema(session, bob, repo) is None
+
+
+# -- environment tokens -----------------------------------------------------------------------
+
+
+def _smoke_pass(agent: Agent, environment_id: int) -> int:
+    """A 3/3 smoke pass, as forged by PR code that found a token."""
+    passed = (smoke.Result(f"c{i}", "fast", "http", "pass", 1, "") for i in range(3))
+    report = smoke.Report(tier="fast", results=tuple(passed), time_ms=3)
+    return agent.client.post(
+        "/api/agent/steps",
+        headers=agent.headers,
+        json={
+            "environment_id": environment_id,
+            "head_sha": SHA,
+            "step": "smoke",
+            "status": "ok",
+            "results": report.to_json(),
+        },
+    ).status_code
+
+
+def test_the_server_token_alone_cannot_report_on_an_environment(
+    client: FlaskClient, session: Session, staged: tuple[Environment, str, str]
+) -> None:
+    env, token, _ = staged
+    server_only = Agent(client, token)
+    server_only.environment_token = ""  # never fetched: no environment token to send
+    for step, status in (("fetch", "running"), ("health", "ok")):
+        response = client.post(
+            "/api/agent/steps",
+            headers=server_only.headers,
+            json={"environment_id": env.id, "head_sha": SHA, "step": step, "status": status},
+        )
+        assert response.status_code == 401
+        assert ENVIRONMENT_HEADER in response.json["error"]
+    assert _smoke_pass(server_only, env.id) == 401
+    assert _heartbeat(client, token, env.id, "not-the-token", app_in_use=True) == 401
+    session.refresh(env)
+    assert env.status is EnvironmentStatus.PROVISIONING
+    assert (
+        session.scalars(select(DeployStep).where(DeployStep.environment_id == env.id)).all() == []
+    )
+
+
+def test_a_released_environments_token_is_refused_and_the_next_stay_gets_a_new_one(
+    client: FlaskClient, session: Session, staged: tuple[Environment, str, str]
+) -> None:
+    env, token, _ = staged
+    agent = Agent(client, token)
+    first = agent.assignment()
+    assert first is not None
+    assert isinstance(first["environment_token"], str)
+    old_token = first["environment_token"]
+    session.refresh(env)
+    assert env.agent_token_hash is not None
+    assert old_token not in env.agent_token_hash  # only its hash is kept
+    assert agent.step(env.id, "fetch", "running") == 200
+
+    # Released as the reconcile pass does it (pool_operations.release), then the PR's next
+    # stay lands on the same server.
+    env.status, env.server_id = EnvironmentStatus.RELEASED, None
+    tokens.revoke(env)
+    server = session.scalars(select(Server).where(Server.instance_id == "i-00000001")).one()
+    session.flush()
+    next_stay = Environment(
+        pull_request_id=env.pull_request_id,
+        server_id=server.id,
+        status=EnvironmentStatus.PROVISIONING,
+        schema_ready_at=datetime.now(UTC),
+    )
+    session.add(next_stay)
+    session.commit()
+
+    # The old token, held by whatever read it on the box, is refused for either stay.
+    for environment_id in (env.id, next_stay.id):
+        assert agent.step(environment_id, "health", "ok") == 401
+        assert _smoke_pass(agent, environment_id) == 401
+        assert _heartbeat(client, token, environment_id, old_token, app_in_use=True) == 401
+    session.refresh(next_stay)
+    assert next_stay.status is EnvironmentStatus.PROVISIONING
+
+    second = agent.assignment()  # presents the old token: not this stay's, so a new one
+    assert second is not None
+    assert second["environment_id"] == next_stay.id
+    assert second["environment_token"] not in {None, old_token}
+    assert agent.step(next_stay.id, "fetch", "running") == 200
+    assert _heartbeat(client, token, next_stay.id, agent.environment_token) == 200
+    assert agent.assignment()["environment_token"] is None  # type: ignore[index]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from pullre.agent import supervisor
 from pullre.agent.settings import AgentSettings
+from pullre.environments import tokens
 from pullre.models import (
     DeployStep,
     Environment,
@@ -65,6 +66,10 @@ def test_the_agent_deploys_what_the_real_controller_assigns(
                 ("smoke", "skipped"),
             ]
             assert {s.head_sha for s in steps} == {sha}
+            # The environment's own token came with the assignment; the agent keeps it.
+            own = agent.state().environment_token
+            assert own is not None
+            assert environment.agent_token_hash == tokens.hash_token(own)
             server = session.get_one(Server, server_id)
             assert server.agent_version == "0.1.0"
             assert server.deployed_sha == sha
@@ -90,6 +95,9 @@ def test_the_agent_deploys_what_the_real_controller_assigns(
                 )
             ).all()
             assert len(fetches) == 2
+            # Presented on every ask, so it was kept rather than replaced.
+            assert agent.state().environment_token == own
+            assert environment.agent_token_hash == tokens.hash_token(own)
 
             # The PR is released: the controller has no assignment for this server any more.
             environment.status = EnvironmentStatus.RELEASED
@@ -99,6 +107,7 @@ def test_the_agent_deploys_what_the_real_controller_assigns(
         assert agent.run() == 0
         assert not agent.answers(git_origin.port)
         assert agent.state().app is None
+        assert agent.state().environment_token is None
         with live_server.session_factory() as session:
             assert session.get_one(Server, server_id).deployed_sha is None
         assert not supervisor.is_alive(pid, None)

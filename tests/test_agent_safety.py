@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.agent_fixtures import Agent, FakeController, OriginRepo, pullre_toml
+from tests.agent_fixtures import (
+    ENVIRONMENT_TOKEN,
+    Agent,
+    AssignPr,
+    FakeController,
+    OriginRepo,
+    pullre_toml,
+)
 
 
 def test_shell_metacharacters_in_pr_metadata_never_reach_a_shell(
@@ -44,6 +51,8 @@ def test_shell_metacharacters_in_pr_metadata_never_reach_a_shell(
         {"environment_id": "7"},
         {"clone_url": "--upload-pack=touch {marker}"},
         {"clone_url": "ext::sh -c touch% {marker}"},
+        {"environment_token": "abcdefghijklmnopqrstuvwxyz\r\nX-Injected: {marker}"},
+        {"environment_token": 42},
     ],
 )
 def test_an_assignment_with_a_bad_field_is_refused_before_git_runs(
@@ -101,3 +110,31 @@ def test_a_chatty_build_sends_only_the_last_64_kib(
     assert "line 3999 of a very chatty build" in text
     assert "line 0 of" not in text
     assert text.rstrip().endswith("exit status 4")
+
+
+def test_the_agent_reports_with_the_environment_token_and_forgets_it_at_release(
+    agent: Agent, fake_controller: FakeController, assign_pr: AssignPr
+) -> None:
+    assign_pr(32, {"README": "x\n"})
+    assert agent.run() == 0
+    reports = [r for r in fake_controller.requests if r.path != "/api/agent/assignment"]
+    assert reports
+    assert {r.environment_token for r in reports} == {ENVIRONMENT_TOKEN}
+    assert agent.state().environment_token == ENVIRONMENT_TOKEN
+
+    fake_controller.assignment = None  # released
+    fake_controller.clear()
+    assert agent.run() == 0
+    assert agent.state().environment_token is None
+    heartbeat = [r for r in fake_controller.requests if r.path == "/api/agent/heartbeat"]
+    assert [(r.body["environment_id"], r.environment_token) for r in heartbeat] == [(None, "")]
+
+
+def test_the_state_file_holding_the_token_is_the_agents_alone(
+    agent: Agent, assign_pr: AssignPr
+) -> None:
+    assign_pr(33, {"README": "y\n"})
+    assert agent.run() == 0
+    path = agent.settings.workdir / "state.json"
+    assert ENVIRONMENT_TOKEN in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600

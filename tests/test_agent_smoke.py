@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from pullre.agent import supervisor
 from pullre.agent.settings import AgentSettings
+from pullre.environments import tokens
 from pullre.models import (
     DeployStep,
     Environment,
@@ -191,8 +192,9 @@ def staged(session: Session) -> tuple[int, dict[str, str]]:
         head_ref="f",
         status=EnvironmentStatus.DEPLOYING,
     )
+    own = tokens.issue(env)  # as the assignment hands it out
     session.commit()
-    return env.id, {"Authorization": f"Bearer {token}"}
+    return env.id, {"Authorization": f"Bearer {token}", tokens.HEADER: own}
 
 
 def results_body(status: str = "pass") -> dict[str, Any]:

@@ -379,7 +379,8 @@ def test_pr_user_works_in_its_schema_and_nowhere_else(
     ]
     grants = rows(admin, f"SHOW GRANTS FOR '{credentials.user}'@'%'")
     assert len(grants) == 2
-    assert f"GRANT ALL PRIVILEGES ON `{target}`.*" in grants[1][0]
+    escaped = target.replace("_", "\\_")  # `_` would be a wildcard in a grant
+    assert f"GRANT ALL PRIVILEGES ON `{escaped}`.*" in grants[1][0]
 
     rotated = staging.create_user(target)  # idempotent: a new password, the old one stops working
     assert rotated.password != credentials.password
@@ -623,8 +624,10 @@ def test_urls_and_settings() -> None:
     with pytest.raises(StagingDatabaseError, match="mysql://"):
         ServerAddress.from_url("postgresql://admin:pw@db/x")
     with pytest.raises(StagingDatabaseError, match="not set"):
-        make_staging_database(StagingMysqlSettings(url=""))
-    staging = make_staging_database(StagingMysqlSettings(url="mysql://admin:pw@db:3306"))
+        make_staging_database(StagingMysqlSettings(url="", max_user_connections=20))
+    staging = make_staging_database(
+        StagingMysqlSettings(url="mysql://admin:pw@db:3306", max_user_connections=20)
+    )
     assert isinstance(staging, PyMysqlStagingDatabase)
     assert staging.address.host == "db"
 

@@ -1,7 +1,7 @@
 """pull approval: per-repository trust, and who approved which head sha of a PR
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-02 14:00:00.000000
 
 Existing PRs start with a blank ``author_association`` (an outsider until a sync says
@@ -17,7 +17,7 @@ from alembic import op
 import pullre.models
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
+#: The environment token's shape (``secrets.token_urlsafe``): it travels in an HTTP header.
+ENVIRONMENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _CLONE_SCHEMES = {"https", "http", "ssh", "git", "file"}
 
 
@@ -58,6 +60,8 @@ class Assignment:
     defaults: Defaults
     #: Someone asked for the deep smoke tier: run it (and fast) against the running app.
     run_deep_smoke: bool = False
+    #: A new token for this environment's reports, or None: keep the one already held.
+    environment_token: str | None = None
 
 
 def parse(payload: object) -> Assignment | None:
@@ -83,7 +87,16 @@ def parse(payload: object) -> Assignment | None:
         database=_database(body.get("database")),
         defaults=_defaults(body.get("defaults")),
         run_deep_smoke=_smoke_tier(body.get("smoke")) == "deep",
+        environment_token=_environment_token(body.get("environment_token")),
     )
+
+
+def _environment_token(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not ENVIRONMENT_TOKEN.fullmatch(value):
+        raise InvalidAssignment("environment_token is not a token")
+    return value
 
 
 def _smoke_tier(value: object) -> str:

@@ -1,9 +1,13 @@
 """The controller's agent API as this box sees it: three JSON calls over urllib.
 
 Failures are sorted by what the pass should do about them: ``ControllerUnavailable`` (no answer,
-5xx) means "try again next pass, touch nothing"; ``NotAssigned`` (409 on a step) means "this
-environment is no longer ours, stop quietly"; ``ControllerRefused`` (any other 4xx, e.g. a revoked
-token) is a real error an operator must see.
+5xx, or 429: this server called too often) means "try again next pass, touch nothing";
+``NotAssigned`` (409 on a step, or 401: the environment's token was voided by its release) means
+"this environment is no longer ours, stop quietly"; ``ControllerRefused`` (any other 4xx, e.g. a
+revoked server token) is a real error an operator must see.
+
+Two tokens: the server's (``Authorization: Bearer``) on every call, and the environment's
+(``X-Pullre-Environment-Token``) that an assignment hands out, on every call once known.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 from pullre.agent import AGENT_VERSION
 from pullre.agent.assignment import Assignment, parse
 
+#: The header that carries the environment's token.
+ENVIRONMENT_HEADER = "X-Pullre-Environment-Token"
 #: The controller caps stored logs at 64 KiB too; sending more is wasted bandwidth.
 LOG_LIMIT = 64 * 1024
 STEPS = ("fetch", "checkout", "build", "migrate", "start", "health", "smoke")
@@ -24,7 +30,7 @@ STATUSES = ("running", "ok", "failed", "skipped")
 
 
 class ControllerUnavailable(Exception):
-    """No usable answer: unreachable, timed out, 5xx or not JSON."""
+    """No usable answer: unreachable, timed out, 5xx, rate limited (429) or not JSON."""
 
 
 class ControllerRefused(Exception):
@@ -36,7 +42,8 @@ class ControllerRefused(Exception):
 
 
 class NotAssigned(Exception):
-    """409 on a step: the environment moved off this server while the pass was deploying it."""
+    """409 or 401 on a step: the environment moved off this server (or was released, voiding
+    its token) while the pass was deploying it."""
 
 
 def tail(text: str, limit: int = LOG_LIMIT) -> str:
@@ -52,9 +59,17 @@ class Controller:
     base_url: str
     token: str
     timeout: float = 10.0
+    #: The current environment's token: presented when asking (so the controller knows it need
+    #: not make a new one) and sent with every report. Replaced by a new one an answer brings.
+    environment_token: str | None = None
 
     def assignment(self) -> Assignment | None:
-        return parse(self._call("GET", "/api/agent/assignment"))
+        found = parse(self._call("GET", "/api/agent/assignment"))
+        if found is None:
+            self.environment_token = None
+        elif found.environment_token is not None:
+            self.environment_token = found.environment_token
+        return found
 
     def report_step(
         self,
@@ -81,7 +96,7 @@ class Controller:
         try:
             self._call("POST", "/api/agent/steps", body)
         except ControllerRefused as exc:
-            if exc.status == 409:
+            if exc.status in {401, 409}:  # the server token worked for the assignment
                 raise NotAssigned(str(exc)) from None
             raise
 
@@ -115,6 +130,7 @@ class Controller:
             method=method,
             headers={
                 "Authorization": f"Bearer {self.token}",
+                **({ENVIRONMENT_HEADER: self.environment_token} if self.environment_token else {}),
                 "Accept": "application/json",
                 **({"Content-Type": "application/json"} if data is not None else {}),
             },
@@ -124,7 +140,7 @@ class Controller:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             message = _error_message(exc)
-            if exc.code >= 500:
+            if exc.code >= 500 or exc.code == 429:  # 429: rate limited; the next pass asks again
                 raise ControllerUnavailable(
                     f"{method} {path}: HTTP {exc.code}: {message}"
                 ) from None

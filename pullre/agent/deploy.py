@@ -86,6 +86,8 @@ def _locked_pass(
     current = state.load(workdir)
     # Before this pass's own checks can leave sockets of their own on the app's port.
     used_before, served_before = app_in_use(current), current.environment_id
+    if controller.environment_token is None:
+        controller.environment_token = current.environment_token
     try:
         assignment = controller.assignment()
     except ControllerUnavailable as exc:
@@ -102,6 +104,7 @@ def _locked_pass(
         _release(settings, current, environ)
     if assignment is not None:
         current.environment_id = assignment.environment_id
+        current.environment_token = controller.environment_token
         current.pr_number = assignment.pr_number
         deploy = Deploy(settings, controller, assignment, current, environ)
         try:
@@ -162,6 +165,7 @@ def _release(settings: AgentSettings, current: state.State, environ: Mapping[str
             continue
         current.checkouts.remove(path)
     current.environment_id = None
+    current.environment_token = None
     current.pr_number = None
     current.failure = None
     state.save(settings.workdir, current)

@@ -41,6 +41,8 @@ class Failure:
 @dataclass
 class State:
     environment_id: int | None = None
+    #: The token reports about ``environment_id`` carry (the controller keeps only its hash).
+    environment_token: str | None = None
     pr_number: int | None = None
     #: The sha whose deploy passed its health check and whose app is ``app``.
     deployed_sha: str | None = None
@@ -78,5 +80,9 @@ def load(workdir: Path) -> State:
 def save(workdir: Path, state: State) -> None:
     path = path_in(workdir)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+    # It holds the environment's token: readable by the agent's user only, from the start.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)  # a leftover .tmp keeps its old mode otherwise
+        file.write(json.dumps(asdict(state), indent=2))
     os.replace(temporary, path)

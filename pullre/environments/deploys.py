@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.clock import Clock
+from pullre.environments import step_retention, tokens
 from pullre.github.port import web_url
 from pullre.models import (
     DeployStep,
@@ -65,6 +66,21 @@ def database_password(secret_key: str, environment: Environment) -> str:
     return derived_password(secret_key, purpose)
 
 
+def rotate_database_password(session: Session, environment: Environment) -> None:
+    """Move the environment to a generation no stay of its PR has used, so its derived MySQL
+    password is new: code of an earlier stay (or from before "reset data") knows the old one.
+
+    Counted over the PR's stays because each stay starts at 0 and the schema (so the derivation's
+    other input) is the same for every stay of a PR.
+    """
+    highest = session.scalar(
+        select(func.max(Environment.credentials_generation)).where(
+            Environment.pull_request_id == environment.pull_request_id
+        )
+    )
+    environment.credentials_generation = max(highest or 0, environment.credentials_generation) + 1
+
+
 def source_schema(session: Session, pull: PullRequest, repository: Repository) -> str | None:
     """The author's own registered schema, else the repository's base schema, else None."""
     own = session.scalar(
@@ -94,11 +110,16 @@ def assignment(
     staging_mysql_url: str,
     secret_key: str,
     github_api_url: str,
+    presented_token: str | None = None,
 ) -> dict[str, Any] | None:
     """The PR this server should run, or None (the agent then stops any app).
 
     While the PR's schema is still being cloned the answer is None too: an app must not start
     against half a database.
+
+    ``presented_token`` is the environment token the agent holds: when it is this environment's
+    current one the answer's ``environment_token`` is None (keep it); otherwise (a new stay, a
+    lost token) a new one is made and given in this answer only. The caller commits.
     """
     environment = serving_environment(session, server)
     if environment is None:
@@ -119,8 +140,10 @@ def assignment(
             "password": database_password(secret_key, environment),
             "name": environment.schema_name,
         }
+    issued = None if tokens.holds(environment, presented_token) else tokens.issue(environment)
     return {
         "environment_id": environment.id,
+        "environment_token": issued,
         "repository": repository.full_name,
         "clone_url": clone_url(repository, github_api_url),
         "pr_number": pull.number,
@@ -181,6 +204,8 @@ def record_step(
             reported_at=clock(),
         )
     )
+    session.flush()
+    step_retention.prune(session, environment.id)
     pull = environment.pull_request
     deep = step == "smoke" and (details or {}).get("tier") == "deep"
     if step == "smoke" and status is not StepStatus.RUNNING and (deep or details is None):

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from pullre import events
 from pullre.cost import pricing as cost
 from pullre.ec2.port import Ec2, Ec2Error, Ec2Throttled, InstanceInfo, InsufficientCapacity
+from pullre.environments import tokens
 from pullre.models import Environment, EnvironmentStatus, Server
 from pullre.policies import server_hours
 from pullre.reconcile import pool, provisioning
@@ -129,6 +130,7 @@ class PoolOperations:
                 environment.status = EnvironmentStatus.RELEASED
                 environment.released_at = self.clock()
                 environment.server_id = None
+                tokens.revoke(environment)  # reports about this stay are refused from now on
                 where = f" from {server.name or server.instance_id}" if server else ""
                 events.record(
                     session,

@@ -13,7 +13,12 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.clock import Clock
-from pullre.environments.deploys import SERVING, database_password, source_schema
+from pullre.environments.deploys import (
+    SERVING,
+    database_password,
+    rotate_database_password,
+    source_schema,
+)
 from pullre.models import Environment
 from pullre.staging_db.names import schema_name
 from pullre.staging_db.port import StagingDatabase, StagingDatabaseError
@@ -43,7 +48,11 @@ def provision(
     secret_key: str,
     clock: Clock,
 ) -> str | None:
-    """Clone the PR's schema and (re)create its user; the error message when that failed."""
+    """Clone the PR's schema and (re)create its user; the error message when that failed.
+
+    Each time (a new stay, "reset data", a retry) the user gets a new password: the agent only
+    learns it once the schema is ready, and sessions opened with the old one are ended.
+    """
     pull = environment.pull_request
     repository = pull.repository
     source = source_schema(session, pull, repository)
@@ -56,6 +65,7 @@ def provision(
         )
     target = environment.schema_name or schema_name(repository.id, pull.number)
     environment.schema_name = target
+    rotate_database_password(session, environment)
     password = database_password(secret_key, environment)
     session.commit()  # no transaction stays open while the clone runs for minutes
     try:

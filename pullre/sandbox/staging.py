@@ -91,7 +91,8 @@ def drop_schemas(staging: Staging, base_schema: str | None, pr_prefix: str) -> l
             database.drop(leftover.name)  # its user too
             dropped.append(leftover.name)
     for leftover in database.leftovers(pr_prefix):  # a user whose schema was already gone
-        database.drop(leftover.name)
+        if leftover.kind == "user":
+            database.drop(leftover.name)
     if base_schema:
         with _admin(staging.url) as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{base_schema}`")

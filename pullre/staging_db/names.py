@@ -86,6 +86,16 @@ def quote_schema(name: str) -> str:
     return quote_identifier(checked_schema(name))
 
 
+def quote_grant_schema(name: str) -> str:
+    """The schema as GRANT reads it: ``_`` and ``%`` are wildcards there, so they are escaped.
+
+    ``GRANT ... ON `pr_1_2`.*`` would also cover ``prX1X2``, which the PR user could then create
+    and fill outside anything pullre drops; ``pr\\_1\\_2`` names that one schema only.
+    """
+    escaped = checked_schema(name).replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    return quote_identifier(escaped)
+
+
 def account(user: str) -> str:
     """``'user'@'%'`` for CREATE USER, GRANT and DEFINER; checked names need no escaping."""
     return f"'{checked_user(user)}'@'{USER_HOST}'"

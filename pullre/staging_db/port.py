@@ -71,7 +71,9 @@ class Credentials:
 
 
 class Leftover(NamedTuple):
-    kind: Literal["schema", "user"]
+    #: ``look-alike``: a schema named like a PR schema where its ``_`` are other characters,
+    #: which the PR's user could create while its grant was an unescaped pattern.
+    kind: Literal["schema", "user", "look-alike"]
     name: str
 
 
@@ -95,11 +97,12 @@ class StagingDatabase(Protocol):
         ...
 
     def drop(self, schema: str) -> None:
-        """Remove schema and user; nothing to remove is not an error."""
+        """Remove schema, user and the schema's look-alikes; nothing to remove is no error."""
         ...
 
     def exists(self, schema: str) -> bool: ...
 
     def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
-        """Schemas and users whose names start with ``prefix``, for checking releases."""
+        """Schemas and users whose names start with ``prefix``, and look-alikes of PR schemas
+        that would (``_`` read as any character), for checking releases."""
         ...

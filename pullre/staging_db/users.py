@@ -14,7 +14,7 @@ import pymysql
 import pymysql.cursors
 
 from pullre.staging_db.connection import error_code
-from pullre.staging_db.names import USER_HOST, account, quote_schema
+from pullre.staging_db.names import USER_HOST, account, quote_grant_schema
 
 #: 32 random bytes: far beyond guessing, and URL-safe so it needs no quoting in an ini or a DSN.
 PASSWORD_BYTES = 32
@@ -39,12 +39,20 @@ def ensure_user(cursor: pymysql.cursors.Cursor, user: str, schema: str) -> None:
     # Whatever else the account was ever given goes, so "this schema only" holds even for a
     # user that existed before pullre managed it.
     cursor.execute(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account(user)}")
-    cursor.execute(f"GRANT ALL PRIVILEGES ON {quote_schema(schema)}.* TO {account(user)}")
+    # Escaped: an unescaped ``_`` in the grant is a wildcard that would let the user create
+    # look-alike schemas (``prX1X2`` for ``pr_1_2``).
+    cursor.execute(f"GRANT ALL PRIVILEGES ON {quote_grant_schema(schema)}.* TO {account(user)}")
 
 
-def set_password(cursor: pymysql.cursors.Cursor, user: str, password: str) -> None:
+def set_password(
+    cursor: pymysql.cursors.Cursor, user: str, password: str, *, max_connections: int
+) -> None:
+    """Open the account with ``password``; ``max_connections`` caps its concurrent sessions, so
+    one PR's app cannot take every connection of the shared server."""
     cursor.execute(
-        f"ALTER USER {_with_args(account(user))} IDENTIFIED BY %s ACCOUNT UNLOCK", (password,)
+        f"ALTER USER {_with_args(account(user))} IDENTIFIED BY %s"
+        f" WITH MAX_USER_CONNECTIONS {int(max_connections)} ACCOUNT UNLOCK",
+        (password,),
     )
 
 

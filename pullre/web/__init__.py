@@ -66,6 +66,8 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.controller.public_url.startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead, which expires on logout
+        # Read no more than this of any body (413 beyond); the webhook raises its own limit.
+        MAX_CONTENT_LENGTH=errors.MAX_REQUEST_BYTES,
     )
     app.extensions["pullre.settings"] = settings
     if session_factory is None:
@@ -91,6 +93,7 @@ def create_app(
     ):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(agent_api.blueprint)
+    db_session.writes_on_every_method(app, agent_api.blueprint.name)
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
     app.register_blueprint(api.blueprint)
     auth.csrf.exempt(api.blueprint)  # bearer tokens only; it never reads the session cookie

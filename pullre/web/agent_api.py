@@ -2,7 +2,10 @@
 
 A token identifies exactly one server and sees only that server's assignment; it grants
 nothing else in the app (the login gate lets these endpoints through, and they check the token
-themselves). Staging boxes run untrusted PR code, so a leaked agent token must not reach more.
+themselves). Staging boxes run untrusted PR code, so a leaked agent token must not reach more:
+a report about an environment (a step, smoke results, a heartbeat naming it) must also carry
+that environment's own token (``X-Pullre-Environment-Token``, see
+``pullre.environments.tokens``), which the assignment hands out and release voids.
 """
 
 from __future__ import annotations
@@ -11,18 +14,21 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, Unauthorized
 
 from pullre.clock import system_clock
 from pullre.config import Settings
-from pullre.environments import deploys
-from pullre.models import Server, StepStatus
+from pullre.environments import deploys, tokens
+from pullre.models import Environment, Server, StepStatus
 from pullre.servers.registry import find_server_by_token
 from pullre.smoke import results as smoke
 from pullre.web.db_session import get_session
+from pullre.web.rate_limit import RateLimiter, retry_after
 from pullre.web.request_clock import clock
 
 blueprint = Blueprint("agent_api", __name__, url_prefix="/api/agent")
+#: ``app.extensions`` key of the per-server :class:`RateLimiter` (tests put their own there).
+RATE_LIMIT_KEY = "pullre.agent_rate_limit"
 
 
 def _error(message: str, status: int) -> tuple[Response, int]:
@@ -38,6 +44,16 @@ def _authenticate() -> tuple[Response, int] | None:
     if server is None:
         return _error("unknown agent token", 401)
     g.agent_server = server
+    limiter: RateLimiter = current_app.extensions.setdefault(RATE_LIMIT_KEY, RateLimiter())
+    wait = limiter.take(server.id)
+    if wait > 0:
+        response, status = _error(
+            f"too many calls from this server (at most {limiter.burst} at once, then "
+            f"{limiter.per_second:g} a second); retry after {retry_after(wait)} s",
+            429,
+        )
+        response.headers["Retry-After"] = retry_after(wait)
+        return response, status
     return None
 
 
@@ -65,21 +81,55 @@ def _field(body: dict[str, Any], name: str, kind: type, *, optional: bool = Fals
     return value
 
 
+def _environment_id(body: dict[str, Any], *, optional: bool = False) -> int | None:
+    """The environment a report is about, once its own token proves the agent was given it.
+
+    A token of a released stay, of another server's environment or none at all is refused
+    alike (401): the server token alone says nothing about an environment.
+    """
+    environment_id: int | None = _field(body, "environment_id", int, optional=optional)
+    if environment_id is None:
+        return None
+    environment = get_session().get(Environment, environment_id)
+    presented = request.headers.get(tokens.HEADER, "").strip()
+    if (
+        environment is None
+        or environment.server_id != _server().id
+        or not tokens.holds(environment, presented)
+    ):
+        raise Unauthorized(
+            f"environment {environment_id}: its current environment token is required "
+            f"({tokens.HEADER}); a released environment's token is void"
+        )
+    return environment_id
+
+
 @blueprint.errorhandler(BadRequest)
 def _bad_request(error: BadRequest) -> tuple[Response, int]:
     return _error(error.description or "bad request", 400)
 
 
+@blueprint.errorhandler(Unauthorized)
+def _unauthorized(error: Unauthorized) -> tuple[Response, int]:
+    return _error(error.description or "unauthorized", 401)
+
+
 @blueprint.get("/assignment")
 def assignment() -> Response:
+    """``environment_token`` in the answer is set when the agent must take a new one (a new
+    stay, or it presented none or a stale one in ``X-Pullre-Environment-Token``)."""
     settings: Settings = current_app.extensions["pullre.settings"]
+    session = get_session()
     found = deploys.assignment(
-        get_session(),
+        session,
         _server(),
         staging_mysql_url=settings.staging_mysql.url,
         secret_key=current_app.config["SECRET_KEY"],
         github_api_url=settings.github.api_url,
+        presented_token=request.headers.get(tokens.HEADER, "").strip() or None,
     )
+    if found is not None and found["environment_token"] is not None:
+        session.commit()  # only the hash is kept; the token itself is in this answer only
     return jsonify(assignment=found)
 
 
@@ -99,12 +149,14 @@ def steps() -> Response | tuple[Response, int]:
     if len(head_sha) != 40 or not all(c in "0123456789abcdef" for c in head_sha):
         raise BadRequest("'head_sha' must be 40 lowercase hex digits")
     results = _results(body, step)
+    environment_id = _environment_id(body)
+    assert environment_id is not None
     session = get_session()
     try:
         deploys.record_step(
             session,
             _server(),
-            environment_id=_field(body, "environment_id", int),
+            environment_id=environment_id,
             head_sha=head_sha,
             step=step,
             status=status,
@@ -141,15 +193,18 @@ def _results(body: dict[str, Any], step: str) -> dict[str, Any] | None:
 @blueprint.post("/heartbeat")
 def heartbeat() -> Response:
     """``app_in_use`` (true, false, or null/absent from agents that cannot tell) counts as the
-    serving environment's activity when true: a reviewer is using the staging app itself."""
+    serving environment's activity when true: a reviewer is using the staging app itself.
+    One naming an ``environment_id`` needs that environment's token; one naming none only the
+    server's."""
     body = _body()
+    environment_id = _environment_id(body, optional=True)
     session = get_session()
     deploys.record_heartbeat(
         session,
         _server(),
         agent_version=_field(body, "agent_version", str),
         deployed_sha=_field(body, "deployed_sha", str, optional=True),
-        environment_id=_field(body, "environment_id", int, optional=True),
+        environment_id=environment_id,
         app_in_use=_field(body, "app_in_use", bool, optional=True),
         clock=clock(),
     )

@@ -19,6 +19,7 @@ from pullre.db import make_read_session_factory
 
 WRITE_FACTORY_KEY = "pullre.session_factory"
 READ_FACTORY_KEY = "pullre.read_session_factory"
+_WRITING_BLUEPRINTS_KEY = "pullre.writing_blueprints"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -28,10 +29,20 @@ def init_app(app: Flask, factory: sessionmaker[Session]) -> None:
     app.teardown_appcontext(_close)
 
 
+def writes_on_every_method(app: Flask, blueprint_name: str) -> None:
+    """Give this blueprint's GETs a write session too: an API whose GETs hand out something new
+    (the agent API's assignment mints an environment token), not a page a person reads."""
+    app.extensions.setdefault(_WRITING_BLUEPRINTS_KEY, set()).add(blueprint_name)
+
+
 def get_session() -> Session:
     """The request's session: a read session for GET/HEAD, a write session otherwise."""
     if "db_session" not in g:
-        g.db_session_reads = has_request_context() and request.method in READ_METHODS
+        g.db_session_reads = (
+            has_request_context()
+            and request.method in READ_METHODS
+            and request.blueprint not in current_app.extensions.get(_WRITING_BLUEPRINTS_KEY, ())
+        )
         key = READ_FACTORY_KEY if g.db_session_reads else WRITE_FACTORY_KEY
         g.db_session = current_app.extensions[key]()
     session: Session = g.db_session
