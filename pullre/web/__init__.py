@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def create_app(
         app.register_blueprint(module.blueprint)
     app.register_blueprint(agent_api.blueprint)
     db_session.writes_on_every_method(app, agent_api.blueprint.name)
+    app.extensions[agent_api.WAIT_SLOTS_KEY] = threading.BoundedSemaphore(
+        settings.controller.agent_wait_slots
+    )
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
     app.register_blueprint(api.blueprint)
     auth.csrf.exempt(api.blueprint)  # bearer tokens only; it never reads the session cookie
