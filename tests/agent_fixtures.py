@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
 import socket
 import subprocess
@@ -271,6 +272,21 @@ def assign_pr(fake_controller: FakeController, git_origin: OriginRepo) -> Assign
     return AssignPr(fake_controller, git_origin)
 
 
+#: The user these tests run as: the agent's own user, which they let run PR code.
+ME = pwd.getpwuid(os.geteuid()).pw_name
+
+
+def same_user_settings(controller_url: str, token: str, workdir: Path) -> AgentSettings:
+    """An agent that runs PR code as its own user (``allow_same_user``), as on a laptop."""
+    return AgentSettings(
+        controller_url=controller_url,
+        token=token,
+        workdir=workdir,
+        app_user=ME,
+        allow_same_user=True,
+    )
+
+
 @dataclass
 class Agent:
     settings: AgentSettings
@@ -302,9 +318,7 @@ class Agent:
 
 @pytest.fixture
 def agent(fake_controller: FakeController, tmp_path: Path) -> Iterator[Agent]:
-    settings = AgentSettings(
-        controller_url=fake_controller.url, token=TOKEN, workdir=tmp_path / "agent"
-    )
+    settings = same_user_settings(fake_controller.url, TOKEN, tmp_path / "agent")
     environ = {key: value for key, value in os.environ.items() if not key.startswith("PULLRE_")}
     environ["PULLRE_AGENT_TOKEN"] = TOKEN  # as on a box configured through the environment
     helper = Agent(settings=settings, environ=environ)

@@ -81,6 +81,9 @@ def test_client_runs_one_pass_and_reports_a_refused_token(
             "app_running": False,
             "environment_id": None,
             "app_in_use": None,  # no app, so nothing to tell
+            # No allow_same_user, and an ini others may read: no PR code would run here.
+            "runs_as": "refused",
+            "dirty": None,
         }
     ]
 

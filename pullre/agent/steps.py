@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from pullre.agent import commands, health, migrator, repo_config, supervisor
+from pullre.agent.app_user import AppUser
 from pullre.agent.assignment import Assignment
 from pullre.agent.controller import Controller, ControllerRefused, ControllerUnavailable
 from pullre.agent.environment import command_environ
@@ -46,6 +48,8 @@ class Deploy:
     assignment: Assignment
     state: State
     environ: Mapping[str, str]
+    #: Who runs the PR's commands, with its checkouts, HOME and TMPDIR.
+    app: AppUser
 
     @property
     def workdir(self) -> Path:
@@ -97,15 +101,16 @@ class Deploy:
         log.info("deploying PR #%d at %s", a.pr_number, a.head_sha)
         self.step("fetch", lambda: self.repo.fetch_pr(a.clone_url, a.pr_number))
         self.remove_checkouts(keep=None)  # earlier failed attempts; the app's own tree stays
-        checkout = self.workdir / "checkouts" / str(self.state.next_checkout)
+        checkout = self.app.checkouts / str(self.state.next_checkout)
         self.state.next_checkout += 1
         self.state.checkouts.append(str(checkout))
+        self.state.clean = False
         save(self.workdir, self.state)
         self.report("checkout", "running")
-        output = self.attempt("checkout", lambda: self.repo.checkout(a.head_sha, checkout))
+        output = self.attempt("checkout", lambda: self.export(checkout))
         config = self.attempt("checkout", self.config)  # a bad .pullre.toml fails checkout
         self.report("checkout", "ok", output + describe(config))
-        env = command_environ(self.environ, config, a)
+        env = self.command_environ(config)
         self.command_step("build", config.build, checkout, env)
         if config.migrate is not None:
             self.command_step("migrate", config.migrate, checkout, env)
@@ -125,7 +130,8 @@ class Deploy:
         assert app is not None
         log.info("the app of %s is not running; restarting it", app.sha)
         config = self.attempt("start", self.config)
-        env = command_environ(self.environ, config, self.assignment)
+        env = self.command_environ(config)
+        self.state.clean = False
         self.replace_app(Path(app.checkout), config, env)
 
     def smoke(self, config: RepoConfig, checkout: Path, env: Mapping[str, str]) -> None:
@@ -135,7 +141,13 @@ class Deploy:
             self.report("smoke", "skipped", "no fast [[smoke]] checks in .pullre.toml")
             return
         self.report("smoke", "running", f"{len(checks)} fast check(s)")
-        target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
+        target = Target(
+            port=config.port,
+            cwd=checkout,
+            env=env,
+            database=self.assignment.database,
+            app=self.app,
+        )
         try:
             report = run_smoke(checks, "fast", target, budget=SMOKE_BUDGET_S)
         finally:
@@ -157,7 +169,7 @@ class Deploy:
         except (GitError, RepoConfigError, OSError, ValueError) as exc:
             self.report("smoke", "failed", f"cannot read .pullre.toml: {exc}")
             return
-        env = command_environ(self.environ, config, self.assignment)
+        env = self.command_environ(config)
         self.deep_tiers(config, Path(app.checkout), env)
 
     def deep_tiers(self, config: RepoConfig, checkout: Path, env: Mapping[str, str]) -> None:
@@ -167,7 +179,13 @@ class Deploy:
             self.report("smoke", "skipped", "no deep [[smoke]] checks in .pullre.toml")
             return
         self.report("smoke", "running", f"{len(checks)} check(s), deep tier")
-        target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
+        target = Target(
+            port=config.port,
+            cwd=checkout,
+            env=env,
+            database=self.assignment.database,
+            app=self.app,
+        )
         # One report of both tiers, labelled deep: each check keeps its own tier in the rows.
         try:
             fast = run_smoke(config.smoke, "fast", target, budget=SMOKE_BUDGET_S)
@@ -177,6 +195,18 @@ class Deploy:
         report = Report("deep", fast.results + deep.results, fast.time_ms + deep.time_ms)
         status = "ok" if report.status == "pass" else "failed"
         self.report("smoke", status, report.text(), report.to_json())
+
+    def export(self, checkout: Path) -> str:
+        """The commit as a plain tree of the app user's (no ``.git`` into the agent's repo)."""
+        shutil.rmtree(checkout, ignore_errors=True)
+        self.app.own_dir(checkout)
+        return self.repo.export(
+            self.assignment.head_sha, checkout, popen_kwargs=self.app.popen_kwargs()
+        )
+
+    def command_environ(self, config: RepoConfig) -> dict[str, str]:
+        """Nothing of the agent's own environment but PATH and locale (see ``app_user``)."""
+        return command_environ(self.app.environ(self.environ), config, self.assignment)
 
     def config(self) -> RepoConfig:
         a = self.assignment
@@ -190,7 +220,12 @@ class Deploy:
             return
         self.report(name, "running", f"$ {shlex.join(argv)}")
         result = commands.run(
-            argv, cwd=cwd, env=env, log_path=self.log_path(name), timeout=COMMAND_TIMEOUT_S
+            argv,
+            cwd=cwd,
+            env=env,
+            log_path=self.log_path(name),
+            timeout=COMMAND_TIMEOUT_S,
+            popen_kwargs=self.app.popen_kwargs(),
         )
         if not result.ok:
             self.fail(name, result.log)
@@ -201,7 +236,7 @@ class Deploy:
             raise migrator.MigrationError(
                 "[migrations] sql_dir is set but this environment has no database"
             )
-        return migrator.migrate(checkout, sql_dir, self.assignment.database, self.workdir, env)
+        return migrator.migrate(checkout, sql_dir, self.assignment.database, self.app, env)
 
     def replace_app(self, checkout: Path, config: RepoConfig, env: Mapping[str, str]) -> None:
         """Stop whatever runs, start the new app, wait until it answers."""
@@ -214,7 +249,7 @@ class Deploy:
         save(self.workdir, self.state)
         log_path = self.log_path("app")
         try:
-            pid = supervisor.start(config.start, checkout, env, log_path)
+            pid = supervisor.start(config.start, checkout, env, log_path, self.app.popen_kwargs())
         except OSError as exc:
             self.fail("start", f"cannot run {config.start[0]!r}: {exc.strerror or exc}")
         self.state.app = App(
@@ -255,8 +290,9 @@ class Deploy:
             if path in {running, str(keep) if keep else None}:
                 continue
             try:
-                self.repo.remove_worktree(Path(path))
-            except (GitError, OSError) as exc:
+                if Path(path).exists():
+                    shutil.rmtree(path)
+            except OSError as exc:
                 log.warning("could not remove old checkout %s: %s", path, exc)
                 continue
             self.state.checkouts.remove(path)
