@@ -23,6 +23,8 @@ from pullre.web.db_session import get_session
 from pullre.web.request_clock import clock
 
 blueprint = Blueprint("agent_api", __name__, url_prefix="/api/agent")
+#: Who runs PR code on a box, as its agent says (``pullre.agent.app_user``'s modes).
+RUNS_AS = ("app_user", "same_user", "refused")
 
 
 def _error(message: str, status: int) -> tuple[Response, int]:
@@ -141,7 +143,8 @@ def _results(body: dict[str, Any], step: str) -> dict[str, Any] | None:
 @blueprint.post("/heartbeat")
 def heartbeat() -> Response:
     """``app_in_use`` (true, false, or null/absent from agents that cannot tell) counts as the
-    serving environment's activity when true: a reviewer is using the staging app itself."""
+    serving environment's activity when true: a reviewer is using the staging app itself.
+    ``runs_as`` says who runs PR code on the box; ``dirty`` (a reason) marks the server dirty."""
     body = _body()
     session = get_session()
     deploys.record_heartbeat(
@@ -151,7 +154,16 @@ def heartbeat() -> Response:
         deployed_sha=_field(body, "deployed_sha", str, optional=True),
         environment_id=_field(body, "environment_id", int, optional=True),
         app_in_use=_field(body, "app_in_use", bool, optional=True),
+        runs_as=_runs_as(body),
+        dirty=_field(body, "dirty", str, optional=True),
         clock=clock(),
     )
     session.commit()
     return jsonify(ok=True)
+
+
+def _runs_as(body: dict[str, Any]) -> str | None:
+    value = _field(body, "runs_as", str, optional=True)
+    if value is not None and value not in RUNS_AS:
+        raise BadRequest(f"'runs_as' must be one of {', '.join(RUNS_AS)}")
+    return value  # type: ignore[no-any-return]
