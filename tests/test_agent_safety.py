@@ -101,3 +101,27 @@ def test_a_chatty_build_sends_only_the_last_64_kib(
     assert "line 3999 of a very chatty build" in text
     assert "line 0 of" not in text
     assert text.rstrip().endswith("exit status 4")
+
+
+def test_a_hook_planted_in_the_agents_repository_never_runs(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    # Run as the agent's own user (allow_same_user), the build can write the repository; git's
+    # reference-transaction hook would run on the next fetch, as the agent.
+    marker = tmp_path / "hook-ran"
+    hooks = agent.settings.workdir / "repo.git" / "hooks"
+    hook = hooks / "reference-transaction"
+    plant = f"printf '#!/bin/sh\\ntouch {marker}\\n' > {hook} && chmod +x {hook}"
+    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port, build=plant)})
+    git_origin.open_pr(34, sha)
+    fake_controller.assignment = git_origin.assignment(34, sha)
+    agent.run()
+    assert hook.is_file()
+
+    sha = git_origin.commit({"README": "a push to the same PR\n"})
+    git_origin.open_pr(34, sha)
+    fake_controller.assignment = git_origin.assignment(34, sha)
+    agent.run()
+
+    assert fake_controller.steps()[-1] == ("smoke", "skipped")  # deployed to the end
+    assert not marker.exists()
