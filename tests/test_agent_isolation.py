@@ -14,14 +14,18 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import select
 
-from pullre.agent import cleanup
+from pullre.agent import cleanup, deploy
 from pullre.models import DeployStep, Environment, EnvironmentStatus, PullRequest, Server
+from pullre.reconcile import pool
+from pullre.servers import registry
 from tests.agent_fixtures import Box, OriginRepo, assign_on_controller
 from tests.web_fixtures import LiveServer
 
@@ -232,3 +236,73 @@ def test_a_hostile_pr_reads_nothing_keeps_nothing_and_reports_nothing(
     uid = os.stat(box.app_dir / "home").st_uid
     assert len(cleanup.processes_of(uid)) == 1  # PR 42's app, and nothing else
     assert oct(box.workdir.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_box_that_cannot_be_cleaned_is_dirty_until_an_admin_marks_it_clean(
+    live_server: LiveServer, git_origin: OriginRepo, box: Box, app_user: str
+) -> None:
+    toml = f'[deploy]\nstart = ["{PYTHON}", "app.py"]\nport = {git_origin.port}\n'
+    sha = git_origin.commit({".pullre.toml": toml})
+    git_origin.open_pr(43, sha)
+    assigned = assign_on_controller(
+        live_server.session_factory, git_origin, 43, sha, instance_id="i-0000043a"
+    )
+    settings = box.settings(live_server.url, assigned.token)
+    assert deploy.run_pass(settings, environ={}) == 0
+    with live_server.session_factory() as session:
+        environment = session.get_one(Environment, assigned.environment_id)
+        assert environment.status is EnvironmentStatus.READY
+        # Released, and the server given to the PR again at once (a new stay): the box must
+        # be cleaned before that code runs.
+        environment.status = EnvironmentStatus.RELEASED
+        environment.server_id = None
+        session.get_one(Server, assigned.server_id).observed_state = "running"
+        session.flush()
+        again = Environment(
+            pull_request_id=assigned.pull_id,
+            server_id=assigned.server_id,
+            status=EnvironmentStatus.PROVISIONING,
+        )
+        session.add(again)
+        session.commit()
+
+    # Something the agent cannot stop (here: a root shell of this test) keeps starting
+    # processes as the app user, so one is always alive whatever the agent kills.
+    as_app = f"setpriv --reuid={app_user} --regid={app_user} --clear-groups"
+    loop = f"while :; do {as_app} sleep 30 & sleep 0.003; done"
+    respawner = subprocess.Popen(
+        ["sh", "-c", f"({loop}) & ({loop}) & {loop}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(0.1)
+        assert deploy.run_pass(settings, environ={}) == 1  # dirty: deploys nothing
+    finally:
+        os.killpg(respawner.pid, signal.SIGKILL)
+        respawner.wait()
+
+    with live_server.session_factory() as session:
+        server = session.get_one(Server, assigned.server_id)
+        assert server.dirty_reason is not None
+        assert "process(es) of pullre-app still alive" in server.dirty_reason
+        server_id = server.id
+        assert session.get_one(Environment, again.id).status is EnvironmentStatus.PROVISIONING
+        steps = select(DeployStep).where(DeployStep.environment_id == again.id)
+        assert session.scalars(steps).all() == []
+    # The next pass cleans again before that PR's code runs; with the respawner gone it can.
+    assert deploy.run_pass(settings, environ={}) == 0
+    with live_server.session_factory() as session:
+        assert session.get_one(Environment, again.id).status is EnvironmentStatus.READY
+    with live_server.session_factory() as session:
+        server = session.get_one(Server, server_id)
+        assert server.dirty_reason is not None  # but only an admin clears the controller's mark
+        session.get_one(Environment, again.id).status = EnvironmentStatus.RELEASED
+        session.get_one(Environment, again.id).server_id = None
+        session.commit()
+        assert server_id not in {s.id for s in pool.free_servers(session)}
+        registry.mark_clean(session, server, "alice")
+        session.commit()
+        assert server.dirty_reason is None
+        assert server_id in {s.id for s in pool.free_servers(session)}
