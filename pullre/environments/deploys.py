@@ -267,7 +267,7 @@ def record_heartbeat(
         if server.dirty_reason is None:
             events.record(
                 session,
-                "server_dirty",
+                "server.dirty",
                 f"{server.instance_id} is dirty: {dirty[:300]}",
                 server=server,
             )
