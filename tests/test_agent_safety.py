@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.agent_fixtures import Agent, FakeController, OriginRepo, pullre_toml
+from pullre.agent import deploy
+from tests.agent_fixtures import (
+    TOKEN,
+    Agent,
+    AssignPr,
+    Box,
+    FakeController,
+    OriginRepo,
+    pullre_toml,
+)
 
 
 def test_shell_metacharacters_in_pr_metadata_never_reach_a_shell(
@@ -125,3 +135,21 @@ def test_a_hook_planted_in_the_agents_repository_never_runs(
 
     assert fake_controller.steps()[-1] == ("smoke", "skipped")  # deployed to the end
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("case", ["no such user", "ini open to others"])
+def test_an_agent_that_cannot_separate_pr_code_runs_none(
+    case: str, box: Box, fake_controller: FakeController, assign_pr: AssignPr
+) -> None:
+    settings = box.settings(fake_controller.url, TOKEN)
+    if case == "no such user":
+        settings = replace(settings, app_user="pullre-nobody-here")
+    else:
+        box.ini.chmod(0o644)
+    assign_pr(35, {"README": "x\n"})
+
+    assert deploy.run_pass(settings, environ={}) == 1
+
+    assert fake_controller.steps() == []
+    assert not (box.workdir / "repo.git").exists()
+    assert fake_controller.heartbeats()[-1]["runs_as"] == "refused"
