@@ -25,7 +25,7 @@ from pullre.agent.assignment import Assignment
 from pullre.agent.controller import Controller, ControllerRefused, ControllerUnavailable
 from pullre.agent.environment import command_environ
 from pullre.agent.git import GitError, Repo
-from pullre.agent.repo_config import RepoConfig, RepoConfigError
+from pullre.agent.repo_config import RepoConfig, RepoConfigError, describe
 from pullre.agent.settings import AgentSettings
 from pullre.agent.state import App, Failure, State, save
 from pullre.smoke.runner import Report, Target, select
@@ -304,17 +304,3 @@ def stop_app(state: State) -> None:
             log.info("stopped the app (pid %d, %s)", state.app.pid, state.app.sha)
         state.app = None
         state.deployed_sha = None
-
-
-def describe(config: RepoConfig) -> str:
-    def show(argv: tuple[str, ...] | None) -> str:
-        return shlex.join(argv) if argv else "-"
-
-    return (
-        f"\nbuild: {show(config.build)}\nmigrate: {show(config.migrate)}"
-        f"\nsql_dir: {config.sql_dir or '-'}\nstart: {show(config.start)}"
-        f"\nport: {config.port}  health: {config.health_path} within {config.health_timeout:g} s"
-        f"\nenv: {', '.join(sorted(config.env)) or '-'}"
-        f"\nsmoke: {len(select(config.smoke, 'fast'))} fast, "
-        f"{len(select(config.smoke, 'deep'))} deep\n"
-    )
