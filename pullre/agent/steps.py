@@ -198,6 +198,7 @@ class Deploy:
 
     def export(self, checkout: Path) -> str:
         """The commit as a plain tree of the app user's (no ``.git`` into the agent's repo)."""
+        self.app.prepare()  # HOME and TMPDIR too, should anything have removed them
         shutil.rmtree(checkout, ignore_errors=True)
         self.app.own_dir(checkout)
         return self.repo.export(
