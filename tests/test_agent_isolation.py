@@ -222,6 +222,7 @@ def test_a_hostile_pr_reads_nothing_keeps_nothing_and_reports_nothing(
     assert sleeping_daemons(marker) == []
     assert [path for path in left if path.exists()] == []
     assert list((box.app_dir / "home").iterdir()) == []
+    assert list((box.app_dir / "tmp").iterdir()) == []
     assert not hook_ran.exists()
     seen = build_log(live_server, following_id)
     assert "== done" in seen
