@@ -196,6 +196,9 @@ class AgentSettings:
     controller_url: str = _setting(_url("http", "https", optional=True))
     token: str = _setting(secret=True)
     workdir: str = _setting()
+    app_user: str = _setting()
+    app_dir: str = _setting()
+    allow_same_user: bool = _setting(_boolean)
 
 
 @dataclass(frozen=True)

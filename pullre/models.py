@@ -218,6 +218,12 @@ class Server(Base):
         ForeignKey("schedules.id", ondelete="SET NULL"), index=True
     )
     schedule_state: Mapped[str | None] = mapped_column(String(10))
+    #: Who its agent runs PR code as, from its heartbeat: ``app_user`` (a separate unprivileged
+    #: user), ``same_user`` (the agent's own, ``allow_same_user``) or ``refused``.
+    runs_as: Mapped[str | None] = mapped_column(String(20))
+    #: Why its agent could not clean up after a PR (a process or file left); while set, no new
+    #: PR is assigned to it. Only an admin clears it ("Mark clean").
+    dirty_reason: Mapped[str | None] = mapped_column(Text)
 
     schedule: Mapped[Schedule | None] = relationship()
 

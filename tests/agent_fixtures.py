@@ -16,6 +16,15 @@
 ``agent``
     The agent on a fresh workdir against ``fake_controller``; ``agent.run()`` is one pass.
     Teardown stops any app the agent left running.
+``app_user``
+    The real OS user ``pullre-app`` PR code runs as (session-wide): created here when the tests
+    run as root and it is missing (``.ci/run`` creates it too); without root the tests fail
+    saying what to do, since the agent can only switch users as root.
+``box``
+    A staging box laid out as in production under a fresh world-traversable directory in
+    ``/tmp`` (pytest's own temp dirs are 0700, which would hide the agent's files from the app
+    user whatever their modes): the agent's ini (0600), workdir and ``app_dir``. Teardown kills
+    every process of the app user and removes the box.
 ``pr_database``
     The ``database`` member of an assignment for a PR-like MySQL user (a password full of URL
     and option-file metacharacters) granted on ``mysql_database_url``'s database only.
@@ -25,10 +34,13 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -43,7 +55,7 @@ import pytest
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 
-from pullre.agent import deploy, state, supervisor
+from pullre.agent import cleanup, deploy, state, supervisor
 from pullre.agent.settings import AgentSettings
 from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
 from pullre.servers.registry import register_server
@@ -279,6 +291,21 @@ def assign_pr(fake_controller: FakeController, git_origin: OriginRepo) -> Assign
     return AssignPr(fake_controller, git_origin)
 
 
+#: The user these tests run as: the agent's own user, which they let run PR code.
+ME = pwd.getpwuid(os.geteuid()).pw_name
+
+
+def same_user_settings(controller_url: str, token: str, workdir: Path) -> AgentSettings:
+    """An agent that runs PR code as its own user (``allow_same_user``), as on a laptop."""
+    return AgentSettings(
+        controller_url=controller_url,
+        token=token,
+        workdir=workdir,
+        app_user=ME,
+        allow_same_user=True,
+    )
+
+
 @dataclass
 class Agent:
     settings: AgentSettings
@@ -310,9 +337,7 @@ class Agent:
 
 @pytest.fixture
 def agent(fake_controller: FakeController, tmp_path: Path) -> Iterator[Agent]:
-    settings = AgentSettings(
-        controller_url=fake_controller.url, token=TOKEN, workdir=tmp_path / "agent"
-    )
+    settings = same_user_settings(fake_controller.url, TOKEN, tmp_path / "agent")
     environ = {key: value for key, value in os.environ.items() if not key.startswith("PULLRE_")}
     environ["PULLRE_AGENT_TOKEN"] = TOKEN  # as on a box configured through the environment
     helper = Agent(settings=settings, environ=environ)
@@ -320,6 +345,71 @@ def agent(fake_controller: FakeController, tmp_path: Path) -> Iterator[Agent]:
     app = helper.state().app
     if app is not None:
         supervisor.stop(app.pid, app.start_time, timeout=5)
+
+
+APP_USER = "pullre-app"
+
+
+@pytest.fixture(scope="session")
+def app_user() -> str:
+    try:
+        pwd.getpwnam(APP_USER)
+    except KeyError:
+        if os.geteuid() != 0:
+            pytest.fail(
+                f"the OS user {APP_USER!r} is missing: create it as root with "
+                f"`useradd --system --create-home {APP_USER}` (.ci/run does), then run these "
+                "tests as root"
+            )
+        subprocess.run(
+            ["useradd", "--system", "--create-home", APP_USER], check=True, capture_output=True
+        )
+    if os.geteuid() != 0:
+        pytest.fail(f"the agent switches to {APP_USER!r} only as root: run these tests as root")
+    return APP_USER
+
+
+@dataclass
+class Box:
+    """A staging box: ``ini`` (0600, the token in it), ``workdir`` and ``app_dir``."""
+
+    root: Path
+    ini: Path
+    workdir: Path
+    app_dir: Path
+    app_user: str
+
+    def write_ini(self, controller_url: str, token: str) -> None:
+        self.ini.write_text(
+            f"[agent]\ncontroller_url = {controller_url}\ntoken = {token}\n"
+            f"workdir = {self.workdir}\napp_user = {self.app_user}\napp_dir = {self.app_dir}\n"
+        )
+        self.ini.chmod(0o600)
+
+    def settings(self, controller_url: str, token: str) -> AgentSettings:
+        self.write_ini(controller_url, token)
+        return AgentSettings(
+            controller_url=controller_url,
+            token=token,
+            workdir=self.workdir,
+            app_user=self.app_user,
+            app_dir=self.app_dir,
+            source=self.ini,
+        )
+
+
+@pytest.fixture
+def box(app_user: str) -> Iterator[Box]:
+    root = Path(tempfile.mkdtemp(prefix="pullre-box-", dir="/tmp"))
+    root.chmod(0o755)
+    helper = Box(root, root / "agent.ini", root / "agent", root / "app", app_user)
+    yield helper
+    entry = pwd.getpwnam(app_user)
+    cleanup.kill_all(entry.pw_uid, app_user)
+    app = state.load(helper.workdir).app if helper.workdir.exists() else None
+    if app is not None:
+        supervisor.stop(app.pid, app.start_time, timeout=5)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

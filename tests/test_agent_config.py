@@ -81,6 +81,9 @@ def test_client_runs_one_pass_and_reports_a_refused_token(
             "app_running": False,
             "environment_id": None,
             "app_in_use": None,  # no app, so nothing to tell
+            # No allow_same_user, and an ini others may read: no PR code would run here.
+            "runs_as": "refused",
+            "dirty": None,
         }
     ]
 
@@ -167,3 +170,21 @@ def test_log_tail_keeps_the_end_within_64_kib_on_a_character_boundary() -> None:
     assert len(cut.encode()) <= 64 * 1024
     assert cut.endswith("the end")
     assert tail("short") == "short"
+
+
+def test_the_app_user_keys_and_their_defaults(tmp_path: Path) -> None:
+    ini = tmp_path / "agent.ini"
+    ini.write_text("[agent]\ncontroller_url = http://c\ntoken = t\nworkdir = /var/lib/a\n")
+    loaded = load(ini, {})
+    assert (loaded.app_user, loaded.allow_same_user) == ("pullre-app", False)
+    assert loaded.app_root == Path("/var/lib/a-app")
+    assert loaded.source == ini
+
+    environ = {"PULLRE_AGENT_APP_DIR": "/srv/app", "PULLRE_AGENT_ALLOW_SAME_USER": "yes"}
+    loaded = load(ini, environ)
+    assert (loaded.app_root, loaded.allow_same_user) == (Path("/srv/app"), True)
+
+    with pytest.raises(SettingsError) as caught:
+        load(ini, {"PULLRE_AGENT_APP_DIR": "relative", "PULLRE_AGENT_ALLOW_SAME_USER": "maybe"})
+    assert "app_dir: expected an absolute path" in str(caught.value)
+    assert "allow_same_user: expected true or false" in str(caught.value)

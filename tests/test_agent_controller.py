@@ -9,7 +9,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from pullre.agent import supervisor
-from pullre.agent.settings import AgentSettings
 from pullre.environments import tokens
 from pullre.models import (
     DeployStep,
@@ -18,7 +17,7 @@ from pullre.models import (
     Server,
     StepStatus,
 )
-from tests.agent_fixtures import Agent, OriginRepo, assign_on_controller
+from tests.agent_fixtures import Agent, OriginRepo, assign_on_controller, same_user_settings
 from tests.web_fixtures import LiveServer
 
 
@@ -43,9 +42,7 @@ def test_the_agent_deploys_what_the_real_controller_assigns(
         assigned.token,
     )
 
-    settings = AgentSettings(
-        controller_url=live_server.url, token=token, workdir=tmp_path / "agent"
-    )
+    settings = same_user_settings(live_server.url, token, tmp_path / "agent")
     agent = Agent(settings=settings, environ={})
     try:
         assert agent.run() == 0
@@ -127,9 +124,7 @@ def test_a_reviewer_using_the_staging_app_is_activity_on_the_controller(
     assigned = assign_on_controller(
         live_server.session_factory, git_origin, 14, sha, instance_id="i-0000000b"
     )
-    settings = AgentSettings(
-        controller_url=live_server.url, token=assigned.token, workdir=tmp_path / "agent"
-    )
+    settings = same_user_settings(live_server.url, assigned.token, tmp_path / "agent")
     agent = Agent(settings=settings, environ={})
     long_ago = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     try:

@@ -59,6 +59,8 @@ def test_first_deploy_runs_the_pr_head_and_reports_every_step(
             "environment_id": 7,
             # No client but the agent's own health check, which does not count.
             "app_in_use": False,
+            "runs_as": "same_user",  # these tests let PR code run as the agent
+            "dirty": None,
         }
     ]
     env = json.loads(agent.get(git_origin.port, "/env"))
@@ -152,6 +154,8 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
         "app_running": False,
         "environment_id": 7,
         "app_in_use": None,
+        "runs_as": "same_user",  # these tests let PR code run as the agent
+        "dirty": None,
     }
 
     fake_controller.clear()
@@ -163,7 +167,7 @@ def test_an_app_that_crashes_at_start_fails_health_with_its_stderr(
     assert agent.get(git_origin.port) == f"ok {fixed}"
     checkouts = agent.state().checkouts
     assert len(checkouts) == 1  # the failed attempt's tree is gone
-    assert sorted(p.name for p in (agent.settings.workdir / "checkouts").iterdir()) == [
+    assert sorted(p.name for p in (agent.settings.app_root / "checkouts").iterdir()) == [
         Path(checkouts[0]).name
     ]
 
@@ -220,6 +224,8 @@ def test_unassignment_stops_the_app(
             "app_running": False,
             "environment_id": None,
             "app_in_use": None,
+            "runs_as": "same_user",  # these tests let PR code run as the agent
+            "dirty": None,
         }
     ]
     assert agent.state().checkouts == []

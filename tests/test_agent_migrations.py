@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
 from sqlalchemy import make_url
 
-from tests.agent_fixtures import Agent, AssignPr, FakeController, OriginRepo, pullre_toml
+from pullre.agent import deploy as agent_pass
+from tests.agent_fixtures import (
+    TOKEN,
+    Agent,
+    AssignPr,
+    Box,
+    FakeController,
+    OriginRepo,
+    pullre_toml,
+)
 
 CREATE = (
     "CREATE TABLE greeting (id INT PRIMARY KEY, message VARCHAR(100));\n"
@@ -175,3 +187,41 @@ def test_a_migrate_command_runs_with_the_database_environment(
 
     assert ("migrate", "ok") in fake_controller.steps(), fake_controller.steps()
     assert agent.get(git_origin.port, "/row") == "by command"
+
+
+def test_migrations_run_as_the_app_user_and_never_read_the_agents_files(
+    box: Box,
+    fake_controller: FakeController,
+    assign_pr: AssignPr,
+    git_origin: OriginRepo,
+    pr_database: dict[str, Any],
+) -> None:
+    # The client runs ``\!`` lines of a migration file as shell commands: as pullre-app here.
+    marker = Path(tempfile.mkdtemp(prefix="pullre-whoami-", dir=box.root)) / "whoami"
+    marker.parent.chmod(0o777)
+    python = shutil.which("python3", path="/usr/bin:/bin") or "python3"
+    toml = (
+        f'[deploy]\nstart = ["{python}", "app.py"]\nport = {git_origin.port}\n'
+        '[migrations]\nsql_dir = "db"\n'
+    )
+    files: dict[str, str | None] = {
+        ".pullre.toml": toml,
+        "db/0001_create.sql": CREATE + f"\\! id -un > {marker}\n",
+    }
+    settings = box.settings(fake_controller.url, TOKEN)
+    assign_pr(22, files, database=pr_database)
+    assert agent_pass.run_pass(settings, environ={}) == 0
+    assert ("migrate", "ok") in fake_controller.steps()
+    assert marker.read_text() == "pullre-app\n"
+
+    # The build swaps a migration file for a symlink to the agent's ini (with its token).
+    swap = f"ln -s {box.ini} db/0002_more.sql"
+    build = f'[deploy]\nbuild = "{swap}"\n' + toml.split("\n", 1)[1]
+    assign_pr(22, {".pullre.toml": build}, database=pr_database)
+    fake_controller.clear()
+    assert agent_pass.run_pass(settings, environ={}) == 0
+
+    assert fake_controller.steps()[-1] == ("migrate", "failed")
+    text = fake_controller.step_log("migrate", "failed")
+    assert "cannot read a migration file" in text
+    assert TOKEN not in text

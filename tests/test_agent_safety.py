@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pullre.agent import deploy
 from tests.agent_fixtures import (
     ENVIRONMENT_TOKEN,
+    TOKEN,
     Agent,
     AssignPr,
+    Box,
     FakeController,
     OriginRepo,
     pullre_toml,
@@ -138,3 +142,45 @@ def test_the_state_file_holding_the_token_is_the_agents_alone(
     path = agent.settings.workdir / "state.json"
     assert ENVIRONMENT_TOKEN in path.read_text()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_hook_planted_in_the_agents_repository_never_runs(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, tmp_path: Path
+) -> None:
+    # Run as the agent's own user (allow_same_user), the build can write the repository; git's
+    # reference-transaction hook would run on the next fetch, as the agent.
+    marker = tmp_path / "hook-ran"
+    hooks = agent.settings.workdir / "repo.git" / "hooks"
+    hook = hooks / "reference-transaction"
+    plant = f"printf '#!/bin/sh\\ntouch {marker}\\n' > {hook} && chmod +x {hook}"
+    sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port, build=plant)})
+    git_origin.open_pr(34, sha)
+    fake_controller.assignment = git_origin.assignment(34, sha)
+    agent.run()
+    assert hook.is_file()
+
+    sha = git_origin.commit({"README": "a push to the same PR\n"})
+    git_origin.open_pr(34, sha)
+    fake_controller.assignment = git_origin.assignment(34, sha)
+    agent.run()
+
+    assert fake_controller.steps()[-1] == ("smoke", "skipped")  # deployed to the end
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("case", ["no such user", "ini open to others"])
+def test_an_agent_that_cannot_separate_pr_code_runs_none(
+    case: str, box: Box, fake_controller: FakeController, assign_pr: AssignPr
+) -> None:
+    settings = box.settings(fake_controller.url, TOKEN)
+    if case == "no such user":
+        settings = replace(settings, app_user="pullre-nobody-here")
+    else:
+        box.ini.chmod(0o644)
+    assign_pr(35, {"README": "x\n"})
+
+    assert deploy.run_pass(settings, environ={}) == 1
+
+    assert fake_controller.steps() == []
+    assert not (box.workdir / "repo.git").exists()
+    assert fake_controller.heartbeats()[-1]["runs_as"] == "refused"

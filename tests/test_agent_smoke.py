@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullre.agent import supervisor
-from pullre.agent.settings import AgentSettings
 from pullre.environments import tokens
 from pullre.models import (
     DeployStep,
@@ -31,6 +30,7 @@ from tests.agent_fixtures import (
     OriginRepo,
     assign_on_controller,
     pullre_toml,
+    same_user_settings,
     stage_environment,
 )
 from tests.web_fixtures import LiveServer
@@ -316,7 +316,7 @@ def test_results_travel_from_the_agent_to_the_real_controller(
     )
     token, environment_id = assigned.token, assigned.environment_id
 
-    settings = AgentSettings(controller_url=live_server.url, token=token, workdir=tmp_path / "a")
+    settings = same_user_settings(live_server.url, token, tmp_path / "a")
     agent = Agent(settings=settings, environ={})
     try:
         assert agent.run() == 0

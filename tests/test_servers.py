@@ -388,3 +388,42 @@ def test_the_page_shows_each_agents_heartbeat_version_and_deployed_sha(
     assert "3 min ago" in row
     assert "0.1.0" in row
     assert "abcdef0" in row
+
+
+def test_the_page_says_who_runs_pr_code_and_an_admin_marks_a_dirty_server_clean(
+    pool_admin: FlaskClient, session: Session
+) -> None:
+    server = add_server(session, "i-0123456789abcdef1", "stage-2")
+    server.runs_as = "same_user"
+    server.dirty_reason = "cannot remove /tmp/x: Device or resource busy"
+    session.commit()
+
+    row = server_row(pool_admin, "i-0123456789abcdef1")
+    assert "runs PR code as its own user" in row
+    assert "dirty" in row
+    assert "cannot remove /tmp/x: Device or resource busy" in row
+    assert "Mark clean" in row
+
+    status, _ = post(pool_admin, f"/servers/{server.id}/clean")
+    assert status == 302
+    session.refresh(server)
+    assert server.dirty_reason is None
+    assert event_kinds(session)[-1] == "server.clean"
+    assert "Mark clean" not in server_row(pool_admin, "i-0123456789abcdef1")
+
+
+def server_row(client: FlaskClient, instance_id: str) -> str:
+    rows = client.get("/servers/").get_data(as_text=True).split("<tr>")
+    (row,) = [row for row in rows if f"<code>{instance_id}</code>" in row]
+    return row
+
+
+def test_members_cannot_mark_a_server_clean(member_client: FlaskClient, session: Session) -> None:
+    server = add_server(session, "i-0123456789abcdef2")
+    server.dirty_reason = "left over"
+    session.commit()
+    token = csrf_token(member_client, "/")
+    response = member_client.post(f"/servers/{server.id}/clean", data={"csrf_token": token})
+    assert response.status_code == 403
+    session.refresh(server)
+    assert server.dirty_reason == "left over"

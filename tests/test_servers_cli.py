@@ -237,3 +237,25 @@ def test_outside_servers_prices_and_office_hours(
     line = capsys.readouterr().out
     assert line.startswith("office\tMon\N{EN DASH}Fri 09:00\N{EN DASH}18:00 (Europe/Berlin)\t")
     assert "(Europe/Berlin)\n" in line
+
+
+def test_clean_clears_a_dirty_server_and_list_shows_it(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(config, capsys, "add", INSTANCE, "--url", "https://s1.example")
+    engine = make_engine(f"sqlite:///{config.parent / 'cli.db'}")
+    with make_session_factory(engine)() as session:
+        server = session.scalars(select(Server)).one()
+        server.dirty_reason = "cannot remove /tmp/x: Device or resource busy"
+        session.commit()
+
+    assert (
+        "\tDIRTY: cannot remove /tmp/x: Device or resource busy" in run(config, capsys, "list")[1]
+    )
+    code, out, _ = run(config, capsys, "clean", INSTANCE)
+    assert (code, out) == (0, f"marked {INSTANCE} clean; it takes pull requests again\n")
+    assert "DIRTY" not in run(config, capsys, "list")[1]
+    with make_session_factory(engine)() as session:
+        assert session.scalars(select(Server.dirty_reason)).one() is None
+    engine.dispose()
+    assert run(config, capsys, "clean", INSTANCE)[1] == f"{INSTANCE} is not dirty\n"

@@ -7,7 +7,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from pullre.agent import supervisor
-from pullre.agent.settings import AgentSettings
 from pullre.environments import actions
 from pullre.models import (
     DeployStep,
@@ -17,7 +16,13 @@ from pullre.models import (
     StepStatus,
     utcnow,
 )
-from tests.agent_fixtures import Agent, OriginRepo, assign_on_controller, pullre_toml
+from tests.agent_fixtures import (
+    Agent,
+    OriginRepo,
+    assign_on_controller,
+    pullre_toml,
+    same_user_settings,
+)
 from tests.web_fixtures import LiveServer
 
 CHECKS = """
@@ -55,7 +60,7 @@ def test_deep_checks_run_on_the_running_app_and_leave_it_ready(
                 )
             )
 
-    settings = AgentSettings(controller_url=live_server.url, token=token, workdir=tmp_path / "a")
+    settings = same_user_settings(live_server.url, token, tmp_path / "a")
     agent = Agent(settings=settings, environ={})
     try:
         assert agent.run() == 0

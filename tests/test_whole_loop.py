@@ -45,7 +45,7 @@ from pullre.staging_db.database import PyMysqlStagingDatabase
 from pullre.staging_db.names import user_name
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
-from tests.agent_fixtures import OriginRepo, pullre_toml
+from tests.agent_fixtures import ME, OriginRepo, pullre_toml
 from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World
 from tests.web_fixtures import make_settings
@@ -244,6 +244,7 @@ def loop(
     agent_ini = tmp_path / "agent.ini"
     agent_ini.write_text(
         f"[agent]\ncontroller_url = {controller.url}\ntoken = {token}\nworkdir = {workdir}\n"
+        f"app_user = {ME}\nallow_same_user = true\n"
     )
     staging = PyMysqlStagingDatabase.from_url(mysql_server_url)
     loop = Loop(

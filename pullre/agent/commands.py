@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LOG_LIMIT = 64 * 1024
 
@@ -50,7 +51,9 @@ def run(
     log_path: Path,
     timeout: float,
     stdin_data: bytes | None = None,
+    popen_kwargs: Mapping[str, Any] | None = None,
 ) -> Result:
+    """``popen_kwargs``: who the command runs as (``AppUser.popen_kwargs``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         log.write(f"$ {shlex.join(argv)}\n".encode())
@@ -64,6 +67,7 @@ def run(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **(popen_kwargs or {}),
             )
         except OSError as exc:
             log.write(f"cannot run {argv[0]}: {exc.strerror or exc}\n".encode())

@@ -107,9 +107,13 @@ class Controller:
         environment_id: int | None,
         *,
         app_in_use: bool | None = None,
+        runs_as: str | None = None,
+        dirty: str | None = None,
     ) -> None:
         """``app_in_use``: clients used the app since the last pass (``activity``); None when
-        this box cannot tell. The controller counts True as activity of the environment."""
+        this box cannot tell. The controller counts True as activity of the environment.
+        ``runs_as``: who runs PR code here (``app_user``, ``same_user`` or ``refused``);
+        ``dirty``: why the last clean-up between two PRs failed, None when it did not."""
         self._call(
             "POST",
             "/api/agent/heartbeat",
@@ -119,6 +123,8 @@ class Controller:
                 "app_running": app_running,
                 "environment_id": environment_id,
                 "app_in_use": app_in_use,
+                "runs_as": runs_as,
+                "dirty": dirty,
             },
         )
 

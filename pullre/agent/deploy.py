@@ -8,6 +8,12 @@ A sha whose deploy failed is retried after growing pauses (1, 2, 4 ... 60 minute
 every pass, so a broken PR does not rebuild every minute; a new push or a ``redeploy`` request
 from the controller deploys at once.
 
+PR code runs as the app user (see ``app_user``); a pass that cannot run it so, and may not run
+it as the agent's own user, deploys nothing and says ``refused`` in its heartbeat. On release,
+and before a new assignment starts, everything of the app user's goes (see ``cleanup``); a box
+where that fails is reported ``dirty`` and deploys nothing until a clean-up succeeds (and the
+controller gives it no new PR until an admin marks it clean).
+
 The heartbeat also says whether clients used the app since the last pass (``activity``: the
 app port's sockets, sampled at the start of the pass and again at its end), so a reviewer
 clicking through the staging app keeps the environment awake.
@@ -17,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pullre.agent import activity, lock, state, supervisor
+from pullre.agent import activity, app_user, cleanup, lock, state, supervisor
+from pullre.agent.app_user import AppUser, Unseparated
 from pullre.agent.assignment import Assignment, InvalidAssignment
 from pullre.agent.controller import (
     Controller,
@@ -29,7 +37,6 @@ from pullre.agent.controller import (
     ControllerUnavailable,
     NotAssigned,
 )
-from pullre.agent.git import GitError, Repo
 from pullre.agent.settings import AgentSettings
 from pullre.agent.steps import Deploy, StepFailed, stop_app
 
@@ -46,6 +53,7 @@ def run_pass(
 ) -> int:
     """Exit status: 0 when done or nothing could be done now, 1 when an operator must look."""
     settings.workdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.workdir, 0o700)  # state, logs, repository: the agent's alone
     try:
         with lock.exclusive(settings.workdir / "agent.lock"):
             return _locked_pass(
@@ -79,11 +87,24 @@ def app_in_use(current: state.State) -> bool | None:
     return activity.in_use(activity.sample(app.port), current.app_probed_at)
 
 
+def app_user_for(settings: AgentSettings) -> tuple[AppUser | None, str | None]:
+    """Who may run this pass's PR code, or None and why nobody may."""
+    try:
+        app = app_user.resolve(settings)
+    except Unseparated as exc:
+        return None, str(exc)
+    problems = app_user.private_problems(settings) if app.separate else []
+    if problems:
+        return None, "refusing to run PR code: " + "; ".join(problems)
+    return app, None
+
+
 def _locked_pass(
     settings: AgentSettings, controller: Controller, environ: Mapping[str, str]
 ) -> int:
     workdir = settings.workdir
     current = state.load(workdir)
+    app, refusal = app_user_for(settings)
     # Before this pass's own checks can leave sockets of their own on the app's port.
     used_before, served_before = app_in_use(current), current.environment_id
     if controller.environment_token is None:
@@ -100,31 +121,62 @@ def _locked_pass(
         log.error("refusing the controller's assignment: %s", exc)
         return 1
 
+    status = 0
+    cleaned = False
     if assignment is None or current.environment_id not in {None, assignment.environment_id}:
-        _release(settings, current, environ)
+        cleaned = _release(settings, current, app)
     if assignment is not None:
-        current.environment_id = assignment.environment_id
-        current.environment_token = controller.environment_token
-        current.pr_number = assignment.pr_number
-        deploy = Deploy(settings, controller, assignment, current, environ)
-        try:
-            _act(deploy, assignment, current)
-        except StepFailed as exc:
-            log.warning("deploy of %s failed at %s", assignment.head_sha, exc)
-        except NotAssigned as exc:
-            log.info("the environment is no longer this server's; stopping here (%s)", exc)
-        finally:
-            state.save(workdir, current)
+        new = current.environment_id != assignment.environment_id
+        if new and app is not None and not cleaned:  # before each new assignment, always
+            _clean(settings, current, app)
+        status = _serve(settings, controller, assignment, current, environ, who=(app, refusal))
 
     in_use = app_in_use(current)
     if current.environment_id is not None and current.environment_id == served_before:
         in_use = activity.either(used_before, in_use)  # else it was another PR's app
     try:
         controller.heartbeat(
-            current.deployed_sha, app_running(current), current.environment_id, app_in_use=in_use
+            current.deployed_sha,
+            app_running(current),
+            current.environment_id,
+            app_in_use=in_use,
+            runs_as=app.mode if app is not None else app_user.REFUSED,
+            dirty=current.dirty,
         )
     except (ControllerUnavailable, ControllerRefused) as exc:
         log.warning("heartbeat not delivered: %s", exc)
+    return status
+
+
+def _serve(
+    settings: AgentSettings,
+    controller: Controller,
+    assignment: Assignment,
+    current: state.State,
+    environ: Mapping[str, str],
+    *,
+    who: tuple[AppUser | None, str | None],
+) -> int:
+    """Deploy (or keep running) the assignment, unless PR code may not run or the box is dirty."""
+    app, refusal = who
+    if app is None:
+        log.error("%s", refusal)
+        return 1
+    if current.dirty:
+        log.error("the box is dirty, deploying nothing: %s", current.dirty)
+        return 1
+    current.environment_id = assignment.environment_id
+    current.environment_token = controller.environment_token
+    current.pr_number = assignment.pr_number
+    deploy = Deploy(settings, controller, assignment, current, environ, app)
+    try:
+        _act(deploy, assignment, current)
+    except StepFailed as exc:
+        log.warning("deploy of %s failed at %s", assignment.head_sha, exc)
+    except NotAssigned as exc:
+        log.info("the environment is no longer this server's; stopping here (%s)", exc)
+    finally:
+        state.save(settings.workdir, current)
     return 0
 
 
@@ -151,21 +203,42 @@ def _deploy_if_needed(deploy: Deploy, assignment: Assignment, current: state.Sta
             deploy.restart()
 
 
-def _release(settings: AgentSettings, current: state.State, environ: Mapping[str, str]) -> None:
-    """No assignment (or another one): stop the app, drop the checkouts, forget the PR."""
+def _release(settings: AgentSettings, current: state.State, app: AppUser | None) -> bool:
+    """No assignment (or another one): stop the app, forget the PR, and clean the box if PR
+    code ran since it was last clean. Returns whether it cleaned."""
     if current.app is not None:
         log.info("no longer assigned PR #%s; stopping its app", current.pr_number)
     stop_app(current)
-    repo = Repo(settings.workdir / "repo.git", environ)
-    for path in list(current.checkouts):
-        try:
-            repo.remove_worktree(Path(path))
-        except (GitError, OSError) as exc:
-            log.warning("could not remove checkout %s: %s", path, exc)
-            continue
-        current.checkouts.remove(path)
     current.environment_id = None
     current.environment_token = None
     current.pr_number = None
     current.failure = None
+    cleaned = False
+    if app is not None and not current.clean:
+        _clean(settings, current, app)
+        cleaned = True
+    state.save(settings.workdir, current)
+    return cleaned
+
+
+def _clean(settings: AgentSettings, current: state.State, app: AppUser) -> None:
+    """Everything of the app user's gone, or the box marked dirty with what was left."""
+    stop_app(current)
+    problems = cleanup.clean(app)
+    if not app.separate:
+        # PR code could write the repository as this very user: the next PR gets a fresh one.
+        repo = settings.workdir / "repo.git"
+        try:
+            if repo.exists():
+                shutil.rmtree(repo)
+        except OSError as exc:
+            problems.append(f"cannot remove {repo}: {exc.strerror or exc}")
+    if problems:
+        current.dirty = "; ".join(problems)[:2000]
+        current.clean = False
+        log.error("the box could not be cleaned: %s", current.dirty)
+    else:
+        current.dirty = None
+        current.clean = True
+        current.checkouts = []
     state.save(settings.workdir, current)

@@ -1,8 +1,14 @@
-"""The PR's code: fetched into a bare cache, each deploy checked out into a worktree of its own.
+"""The PR's code: fetched into a bare cache, each deploy exported into a tree of its own.
 
 ``refs/pull/N/head`` lives in the base repository, so fetching it works for fork PRs without
-knowing the fork. A worktree per deploy keeps the running app's files untouched while the next
-sha is built; if that deploy fails, the old app keeps serving from its own tree.
+knowing the fork. A tree per deploy keeps the running app's files untouched while the next sha
+is built; if that deploy fails, the old app keeps serving from its own tree.
+
+The tree is a plain export of the commit (``git archive``, unpacked by ``tar`` running as the app
+user): it has no ``.git`` leading back into the agent's repository, which stays in the agent's
+0700 workdir where PR code cannot write. Every git call also runs with ``core.hooksPath``
+pointing at ``/dev/null`` and ``core.fsmonitor`` off, so a hook or a config planted anywhere
+never runs as the agent.
 
 Every git call is an argument list; PR data (a sha, a number) is validated before it gets here,
 and ``--end-of-options`` keeps a URL from ever being read as an option.
@@ -11,16 +17,19 @@ and ``--end-of-options`` keeps a URL from ever being read as an option.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pullre.agent.assignment import SHA
 
 FETCH_TIMEOUT_S = 600.0
 LOCAL_TIMEOUT_S = 120.0
 CONFIG_FILE = ".pullre.toml"
+#: Before every git subcommand: nothing of the repository's may run code as the agent.
+SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 
 
 class GitError(Exception):
@@ -53,7 +62,7 @@ class Repo:
     def _run(
         self, args: tuple[str, ...], cwd: Path | None, timeout: float
     ) -> subprocess.CompletedProcess[bytes]:
-        argv = ["git", *args]
+        argv = ["git", *SAFE, *args]
         try:
             return subprocess.run(  # noqa: S603 - an argv list, no shell
                 argv,
@@ -88,21 +97,56 @@ class Repo:
             timeout=FETCH_TIMEOUT_S,
         )
 
-    def checkout(self, sha: str, dest: Path) -> str:
-        """A clean worktree at exactly ``sha`` in ``dest`` (replacing whatever was there)."""
+    def export(self, sha: str, dest: Path, *, popen_kwargs: dict[str, Any] | None = None) -> str:
+        """The files of ``sha`` unpacked into the empty directory ``dest`` by ``tar`` run with
+        ``popen_kwargs`` (as the app user), so the tree is its own and nothing in the archive
+        can write where the app user could not."""
         _check_sha(sha)
         if not self.has_commit(sha):
             raise GitError(
                 f"commit {sha} is not in the fetched PR ref; the PR may have moved on since the "
                 "controller looked"
             )
-        self.remove_worktree(dest)
-        output = self._git(
-            "worktree", "add", "--force", "--detach", "--no-checkout", str(dest), sha
-        )
-        output += self._git("checkout", "--force", "--detach", sha, cwd=dest)
-        output += self._git("clean", "-ffdx", cwd=dest)
-        return output
+        tar_env = {"PATH": self.env.get("PATH", os.defpath), "LC_ALL": "C"}
+        git_argv = ["git", *SAFE, "archive", "--format=tar", sha]
+        tar_argv = ["tar", "-x", "--no-same-owner", "-f", "-", "-C", str(dest)]
+        with tempfile.TemporaryFile() as errors:
+            archive = subprocess.Popen(  # noqa: S603 - an argv list, no shell
+                git_argv,
+                cwd=self.path,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+            )
+            assert archive.stdout is not None
+            try:
+                untar = subprocess.run(  # noqa: S603 - an argv list, no shell
+                    tar_argv,
+                    cwd=dest,
+                    env=tar_env,
+                    stdin=archive.stdout,
+                    capture_output=True,
+                    timeout=LOCAL_TIMEOUT_S,
+                    check=False,
+                    **(popen_kwargs or {}),
+                )
+            except subprocess.TimeoutExpired:
+                archive.kill()
+                raise GitError(
+                    f"unpacking {sha} took longer than {LOCAL_TIMEOUT_S:.0f} s"
+                ) from None
+            finally:
+                archive.stdout.close()
+                archive.wait()
+            errors.seek(0)
+            git_errors = errors.read().decode("utf-8", errors="replace")
+        if archive.returncode != 0:
+            raise GitError(f"git archive failed ({archive.returncode}):\n{git_errors}")
+        if untar.returncode != 0:
+            output = (untar.stdout + untar.stderr).decode("utf-8", errors="replace")
+            raise GitError(f"tar failed ({untar.returncode}) unpacking {sha}:\n{output}")
+        return f"exported {sha} into {dest}\n"
 
     def has_commit(self, sha: str) -> bool:
         _check_sha(sha)
@@ -111,14 +155,6 @@ class Repo:
         except GitError:
             return False
         return True
-
-    def remove_worktree(self, dest: Path) -> None:
-        if dest.exists():
-            try:
-                self._git("worktree", "remove", "--force", "--force", str(dest))
-            except GitError:
-                shutil.rmtree(dest, ignore_errors=True)  # a tree git no longer knows
-        self._git("worktree", "prune")
 
     def read_file(self, sha: str, name: str = CONFIG_FILE) -> bytes | None:
         """A top-level file's bytes at ``sha`` as committed (a symlink is not followed)."""

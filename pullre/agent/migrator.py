@@ -6,8 +6,11 @@ forgets what was applied to it). A recorded file whose content changed fails the
 re-running or skipping an edited migration would leave a schema nobody can reason about.
 
 It drives the ``mariadb``/``mysql`` command-line client rather than a Python driver (the agent
-is stdlib only). The password goes through a 0600 option file, never the command line, where any
-user of the box could read it in ``ps``. DDL commits implicitly in MySQL, so a file and its
+is stdlib only), run as the app user: the files are the PR's code, and the client runs ``\\!``
+shell lines. The password goes through a 0600 option file of the app user's, never the command
+line, where any user of the box could read it in ``ps``. The agent reads each file itself with
+``app_user.read_owned``, so a file the build swapped for a symlink or a hard link to the agent's
+own files is refused, not sent. DDL commits implicitly in MySQL, so a file and its
 record cannot be one transaction: a file is recorded right after it succeeds, and a pass killed
 in between re-runs that one file next time.
 """
@@ -20,6 +23,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from pullre.agent.app_user import AppUser, read_owned
 from pullre.agent.assignment import Database
 from pullre.agent.mysql_options import find_client, option_file
 
@@ -39,7 +43,7 @@ class MigrationError(Exception):
 
 
 def migrate(
-    checkout: Path, sql_dir: str, database: Database, workdir: Path, environ: Mapping[str, str]
+    checkout: Path, sql_dir: str, database: Database, app: AppUser, environ: Mapping[str, str]
 ) -> str:
     """Apply pending files; returns the step log. Raises MigrationError with the log so far."""
     lines: list[str] = []
@@ -58,11 +62,16 @@ def migrate(
     if binary is None:
         raise fail("neither the mariadb nor the mysql client is installed on this box")
 
-    with option_file(database, directory=workdir, prefix="mysql-client-") as options:
-        client = _Client(binary, options, database, environ)
+    try:
+        contents = {path.name: read_owned(path, app) for path in files}
+    except OSError as exc:
+        raise fail(f"cannot read a migration file: {exc.strerror or exc}") from None
+    with option_file(database, directory=app.tmp, prefix="mysql-client-") as options:
+        app.give(options)
+        client = _Client(binary, options, database, environ, app)
         client.execute(_CREATE_TABLE, "create the migrations table")
         applied = client.applied()
-        checksums = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+        checksums = {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
         changed = [
             f"  {name}: applied with sha256 {applied[name]}, now {digest}"
             for name, digest in checksums.items()
@@ -84,7 +93,7 @@ def migrate(
                 lines.append(f"already applied: {path.name}")
                 continue
             try:
-                client.execute(path.read_bytes(), path.name)
+                client.execute(contents[path.name], path.name)
             except MigrationError as exc:
                 raise fail(str(exc)) from None
             client.execute(
@@ -103,13 +112,19 @@ class _Client:
     """The CLI logged in as the PR's user through an option file (see ``mysql_options``)."""
 
     def __init__(
-        self, binary: str, option_file: Path, database: Database, environ: Mapping[str, str]
+        self,
+        binary: str,
+        option_file: Path,
+        database: Database,
+        environ: Mapping[str, str],
+        app: AppUser,
     ) -> None:
         self.binary = binary
         self.option_file = option_file
         self.database = database
         self.env = {k: v for k, v in environ.items() if not k.startswith("PULLRE_AGENT_")}
         self.env.pop("MYSQL_PWD", None)
+        self.app = app
 
     def _run(self, sql: bytes, *extra: str) -> subprocess.CompletedProcess[bytes]:
         argv = [
@@ -128,6 +143,8 @@ class _Client:
                 capture_output=True,
                 timeout=FILE_TIMEOUT_S,
                 check=False,
+                cwd=self.app.tmp,
+                **self.app.popen_kwargs(),
             )
         except subprocess.TimeoutExpired:
             raise MigrationError(f"{self.binary} took longer than {FILE_TIMEOUT_S:.0f} s") from None

@@ -14,6 +14,7 @@ one becomes an ``error`` result of the smoke step (see ``pullre.smoke.config``).
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -188,3 +189,19 @@ def _sql_dir(value: object) -> str:
             f".pullre.toml: [migrations] sql_dir {value!r} must be a path inside the repository"
         )
     return value
+
+
+def describe(config: RepoConfig) -> str:
+    """What the checkout step reports: the commands and checks this deploy will use."""
+
+    def show(argv: tuple[str, ...] | None) -> str:
+        return shlex.join(argv) if argv else "-"
+
+    return (
+        f"\nbuild: {show(config.build)}\nmigrate: {show(config.migrate)}"
+        f"\nsql_dir: {config.sql_dir or '-'}\nstart: {show(config.start)}"
+        f"\nport: {config.port}  health: {config.health_path} within {config.health_timeout:g} s"
+        f"\nenv: {', '.join(sorted(config.env)) or '-'}"
+        f"\nsmoke: {sum(c.tier == 'fast' for c in config.smoke)} fast, "
+        f"{sum(c.tier == 'deep' for c in config.smoke)} deep\n"
+    )

@@ -6,6 +6,10 @@ keys every agent needs, a box may set fallbacks for what a repository's ``.pullr
 controller's defaults leave open (``port``, ``health_path``, ``health_timeout``, ``build``,
 ``migrate``, ``start``); those live in the box's own ini, since the controller rejects unknown
 ``[agent]`` keys in its file.
+
+``app_user`` (default ``pullre-app``) is the unprivileged user PR code runs as, and ``app_dir``
+(default ``<workdir>-app``) the directory holding its checkouts, HOME and TMPDIR; the agent runs
+PR code as its own user only where ``allow_same_user`` says so (see ``app_user``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,20 @@ from urllib.parse import urlsplit
 
 SECTION = "agent"
 REQUIRED = ("controller_url", "token", "workdir")
-OPTIONAL = ("port", "health_path", "health_timeout", "build", "migrate", "start")
+OPTIONAL = (
+    "port",
+    "health_path",
+    "health_timeout",
+    "build",
+    "migrate",
+    "start",
+    "app_user",
+    "app_dir",
+    "allow_same_user",
+)
+DEFAULT_APP_USER = "pullre-app"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 class SettingsError(Exception):
@@ -38,6 +55,19 @@ class AgentSettings:
     build: str | None = None
     migrate: str | None = None
     start: str | None = None
+    #: The unprivileged user every PR command runs as.
+    app_user: str = DEFAULT_APP_USER
+    #: Checkouts, HOME and TMPDIR of the app user; None: ``<workdir>-app`` beside the workdir.
+    app_dir: Path | None = None
+    #: Run PR code as the agent's own user when no separate app user can be used (sandbox,
+    #: laptops). Off by default: the agent then refuses to run PR code at all.
+    allow_same_user: bool = False
+    #: The ini file read, if any, so the agent can check nobody else can read it.
+    source: Path | None = None
+
+    @property
+    def app_root(self) -> Path:
+        return self.app_dir or self.workdir.with_name(self.workdir.name + "-app")
 
 
 def env_name(key: str) -> str:
@@ -80,6 +110,8 @@ def load(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Age
         raise SettingsError(
             "invalid agent configuration:\n" + "\n".join(f"  - {p}" for p in problems)
         )
+    if file.is_file():
+        values["source"] = file
     return AgentSettings(**values)  # type: ignore[arg-type]
 
 
@@ -112,6 +144,20 @@ def _typed(raw: dict[str, str], problems: list[str]) -> dict[str, object]:
                 f"got {raw['health_timeout']!r}"
             )
         values["health_timeout"] = timeout
+    _app_keys(raw, values, problems)
     if raw.get("health_path") and not raw["health_path"].startswith("/"):
         problems.append(f"[{SECTION}] health_path: expected a path starting with /")
     return values
+
+
+def _app_keys(raw: dict[str, str], values: dict[str, object], problems: list[str]) -> None:
+    if raw.get("app_dir"):
+        app_dir = Path(raw["app_dir"])
+        if not app_dir.is_absolute():
+            problems.append(f"[{SECTION}] app_dir: expected an absolute path")
+        values["app_dir"] = app_dir
+    flag = raw.get("allow_same_user", "").lower()
+    if flag:
+        if flag not in _TRUE | _FALSE:
+            problems.append(f"[{SECTION}] allow_same_user: expected true or false, got {flag!r}")
+        values["allow_same_user"] = flag in _TRUE

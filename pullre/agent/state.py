@@ -53,6 +53,11 @@ class State:
     #: When the agent's own health or smoke checks last talked to the app (epoch seconds), so
     #: their closed connections are not taken for a reviewer's (see ``activity``).
     app_probed_at: float | None = None
+    #: No process or file of the app user's is known to be left (see ``cleanup``); False from
+    #: the moment PR code may run until the next successful clean-up.
+    clean: bool = False
+    #: Why the last clean-up failed; the server is reported dirty while this is set.
+    dirty: str | None = None
 
 
 def path_in(workdir: Path) -> Path:

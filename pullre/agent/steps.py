@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from pullre.agent import commands, health, migrator, repo_config, supervisor
+from pullre.agent.app_user import AppUser
 from pullre.agent.assignment import Assignment
 from pullre.agent.controller import Controller, ControllerRefused, ControllerUnavailable
 from pullre.agent.environment import command_environ
 from pullre.agent.git import GitError, Repo
-from pullre.agent.repo_config import RepoConfig, RepoConfigError
+from pullre.agent.repo_config import RepoConfig, RepoConfigError, describe
 from pullre.agent.settings import AgentSettings
 from pullre.agent.state import App, Failure, State, save
 from pullre.smoke.results import Report
@@ -47,6 +49,8 @@ class Deploy:
     assignment: Assignment
     state: State
     environ: Mapping[str, str]
+    #: Who runs the PR's commands, with its checkouts, HOME and TMPDIR.
+    app: AppUser
 
     @property
     def workdir(self) -> Path:
@@ -98,15 +102,16 @@ class Deploy:
         log.info("deploying PR #%d at %s", a.pr_number, a.head_sha)
         self.step("fetch", lambda: self.repo.fetch_pr(a.clone_url, a.pr_number))
         self.remove_checkouts(keep=None)  # earlier failed attempts; the app's own tree stays
-        checkout = self.workdir / "checkouts" / str(self.state.next_checkout)
+        checkout = self.app.checkouts / str(self.state.next_checkout)
         self.state.next_checkout += 1
         self.state.checkouts.append(str(checkout))
+        self.state.clean = False
         save(self.workdir, self.state)
         self.report("checkout", "running")
-        output = self.attempt("checkout", lambda: self.repo.checkout(a.head_sha, checkout))
+        output = self.attempt("checkout", lambda: self.export(checkout))
         config = self.attempt("checkout", self.config)  # a bad .pullre.toml fails checkout
         self.report("checkout", "ok", output + describe(config))
-        env = command_environ(self.environ, config, a)
+        env = self.command_environ(config)
         self.command_step("build", config.build, checkout, env)
         if config.migrate is not None:
             self.command_step("migrate", config.migrate, checkout, env)
@@ -126,7 +131,8 @@ class Deploy:
         assert app is not None
         log.info("the app of %s is not running; restarting it", app.sha)
         config = self.attempt("start", self.config)
-        env = command_environ(self.environ, config, self.assignment)
+        env = self.command_environ(config)
+        self.state.clean = False
         self.replace_app(Path(app.checkout), config, env)
 
     def smoke(self, config: RepoConfig, checkout: Path, env: Mapping[str, str]) -> None:
@@ -136,7 +142,13 @@ class Deploy:
             self.report("smoke", "skipped", "no fast [[smoke]] checks in .pullre.toml")
             return
         self.report("smoke", "running", f"{len(checks)} fast check(s)")
-        target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
+        target = Target(
+            port=config.port,
+            cwd=checkout,
+            env=env,
+            database=self.assignment.database,
+            app=self.app,
+        )
         try:
             report = run_smoke(checks, "fast", target, budget=SMOKE_BUDGET_S)
         finally:
@@ -158,7 +170,7 @@ class Deploy:
         except (GitError, RepoConfigError, OSError, ValueError) as exc:
             self.report("smoke", "failed", f"cannot read .pullre.toml: {exc}")
             return
-        env = command_environ(self.environ, config, self.assignment)
+        env = self.command_environ(config)
         self.deep_tiers(config, Path(app.checkout), env)
 
     def deep_tiers(self, config: RepoConfig, checkout: Path, env: Mapping[str, str]) -> None:
@@ -168,7 +180,13 @@ class Deploy:
             self.report("smoke", "skipped", "no deep [[smoke]] checks in .pullre.toml")
             return
         self.report("smoke", "running", f"{len(checks)} check(s), deep tier")
-        target = Target(port=config.port, cwd=checkout, env=env, database=self.assignment.database)
+        target = Target(
+            port=config.port,
+            cwd=checkout,
+            env=env,
+            database=self.assignment.database,
+            app=self.app,
+        )
         # One report of both tiers, labelled deep: each check keeps its own tier in the rows.
         try:
             fast = run_smoke(config.smoke, "fast", target, budget=SMOKE_BUDGET_S)
@@ -178,6 +196,19 @@ class Deploy:
         report = Report("deep", fast.results + deep.results, fast.time_ms + deep.time_ms)
         status = "ok" if report.status == "pass" else "failed"
         self.report("smoke", status, report.text(), report.to_json())
+
+    def export(self, checkout: Path) -> str:
+        """The commit as a plain tree of the app user's (no ``.git`` into the agent's repo)."""
+        self.app.prepare()  # HOME and TMPDIR too, should anything have removed them
+        shutil.rmtree(checkout, ignore_errors=True)
+        self.app.own_dir(checkout)
+        return self.repo.export(
+            self.assignment.head_sha, checkout, popen_kwargs=self.app.popen_kwargs()
+        )
+
+    def command_environ(self, config: RepoConfig) -> dict[str, str]:
+        """Nothing of the agent's own environment but PATH and locale (see ``app_user``)."""
+        return command_environ(self.app.environ(self.environ), config, self.assignment)
 
     def config(self) -> RepoConfig:
         a = self.assignment
@@ -191,7 +222,12 @@ class Deploy:
             return
         self.report(name, "running", f"$ {shlex.join(argv)}")
         result = commands.run(
-            argv, cwd=cwd, env=env, log_path=self.log_path(name), timeout=COMMAND_TIMEOUT_S
+            argv,
+            cwd=cwd,
+            env=env,
+            log_path=self.log_path(name),
+            timeout=COMMAND_TIMEOUT_S,
+            popen_kwargs=self.app.popen_kwargs(),
         )
         if not result.ok:
             self.fail(name, result.log)
@@ -202,7 +238,7 @@ class Deploy:
             raise migrator.MigrationError(
                 "[migrations] sql_dir is set but this environment has no database"
             )
-        return migrator.migrate(checkout, sql_dir, self.assignment.database, self.workdir, env)
+        return migrator.migrate(checkout, sql_dir, self.assignment.database, self.app, env)
 
     def replace_app(self, checkout: Path, config: RepoConfig, env: Mapping[str, str]) -> None:
         """Stop whatever runs, start the new app, wait until it answers."""
@@ -215,7 +251,7 @@ class Deploy:
         save(self.workdir, self.state)
         log_path = self.log_path("app")
         try:
-            pid = supervisor.start(config.start, checkout, env, log_path)
+            pid = supervisor.start(config.start, checkout, env, log_path, self.app.popen_kwargs())
         except OSError as exc:
             self.fail("start", f"cannot run {config.start[0]!r}: {exc.strerror or exc}")
         self.state.app = App(
@@ -256,8 +292,9 @@ class Deploy:
             if path in {running, str(keep) if keep else None}:
                 continue
             try:
-                self.repo.remove_worktree(Path(path))
-            except (GitError, OSError) as exc:
+                if Path(path).exists():
+                    shutil.rmtree(path)
+            except OSError as exc:
                 log.warning("could not remove old checkout %s: %s", path, exc)
                 continue
             self.state.checkouts.remove(path)
@@ -269,17 +306,3 @@ def stop_app(state: State) -> None:
             log.info("stopped the app (pid %d, %s)", state.app.pid, state.app.sha)
         state.app = None
         state.deployed_sha = None
-
-
-def describe(config: RepoConfig) -> str:
-    def show(argv: tuple[str, ...] | None) -> str:
-        return shlex.join(argv) if argv else "-"
-
-    return (
-        f"\nbuild: {show(config.build)}\nmigrate: {show(config.migrate)}"
-        f"\nsql_dir: {config.sql_dir or '-'}\nstart: {show(config.start)}"
-        f"\nport: {config.port}  health: {config.health_path} within {config.health_timeout:g} s"
-        f"\nenv: {', '.join(sorted(config.env)) or '-'}"
-        f"\nsmoke: {len(select(config.smoke, 'fast'))} fast, "
-        f"{len(select(config.smoke, 'deep'))} deep\n"
-    )

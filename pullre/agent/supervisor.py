@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 #: Apps this process started, so they are reaped (a zombie still answers ``kill(pid, 0)``) and
 #: their ``Popen`` objects do not warn about being dropped while running.
@@ -22,8 +23,15 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 STOP_TIMEOUT_S = 10.0
 
 
-def start(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_path: Path) -> int:
-    """Start the app; returns its PID. Raises OSError when the command cannot be run."""
+def start(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    popen_kwargs: Mapping[str, Any] | None = None,
+) -> int:
+    """Start the app (as ``popen_kwargs`` say: the app user); returns its PID. Raises OSError
+    when the command cannot be run."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if log_path.exists():
         os.replace(log_path, log_path.with_name(log_path.name + ".1"))
@@ -36,6 +44,7 @@ def start(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_path: Path
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **(popen_kwargs or {}),
         )
     _CHILDREN[process.pid] = process
     return process.pid

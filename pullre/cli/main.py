@@ -160,7 +160,17 @@ def server_list(session: Session, args: argparse.Namespace) -> None:
         print(
             f"{server.instance_id}\t{server.name or '-'}\t{server.observed_state or 'unknown'}"
             f"\t{row.held_by or 'free'}\theartbeat {heartbeat}"
+            + (f"\tDIRTY: {server.dirty_reason}" if server.dirty_reason else "")
         )
+
+
+def server_clean(session: Session, args: argparse.Namespace) -> None:
+    server = _pool_server(session, args.instance_id)
+    if server.dirty_reason is None:
+        print(f"{args.instance_id} is not dirty")
+        return
+    servers.mark_clean(session, server, "the CLI")
+    print(f"marked {args.instance_id} clean; it takes pull requests again")
 
 
 def server_remove(session: Session, args: argparse.Namespace) -> None:
@@ -274,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
         "token", server_token, "replace a server's agent token; prints it once", server_commands
     )
     token.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
+    clean = command(
+        "clean", server_clean, "mark a dirty server clean: it takes PRs again", server_commands
+    )
+    clean.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
     cli_server_settings.add_commands(command, server_commands, commands)
 
     sandbox = commands.add_parser(

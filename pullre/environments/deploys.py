@@ -271,8 +271,14 @@ def record_heartbeat(
     clock: Clock,
     environment_id: int | None = None,
     app_in_use: bool | None = None,
+    runs_as: str | None = None,
+    dirty: str | None = None,
 ) -> Environment | None:
     """Note the agent's pass; when it saw clients on the app, that is the environment's activity.
+
+    ``runs_as`` (who runs PR code on the box) is kept as last said. ``dirty`` (why the agent
+    could not clean up after a PR) marks the server dirty; a later heartbeat without it does
+    not clear the mark, an admin does (``servers.registry.mark_clean``).
 
     ``app_in_use`` (None from agents that cannot tell, or too old to say) touches only the
     environment this server serves now, and only when the agent speaks of that one: never a
@@ -283,6 +289,17 @@ def record_heartbeat(
     server.last_heartbeat = clock()
     server.agent_version = agent_version[:40]
     server.deployed_sha = deployed_sha
+    if runs_as is not None:
+        server.runs_as = runs_as[:20]
+    if dirty:
+        if server.dirty_reason is None:
+            events.record(
+                session,
+                "server.dirty",
+                f"{server.instance_id} is dirty: {dirty[:300]}",
+                server=server,
+            )
+        server.dirty_reason = dirty[:2000]
     if app_in_use is not True or environment_id is None:
         return None
     environment = serving_environment(session, server)

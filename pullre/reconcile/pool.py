@@ -141,7 +141,8 @@ def outside_office_hours(environment: Environment) -> bool:
 
 
 def free_servers(session: Session) -> list[Server]:
-    """Pool servers no active environment holds, settled in a state we may act on."""
+    """Pool servers no active environment holds, settled in a state we may act on, and not
+    dirty (something of an earlier PR may be left there until an admin marks it clean)."""
     held = select(Environment.server_id).where(
         Environment.server_id.is_not(None),
         Environment.status.in_(ACTIVE_ENVIRONMENT_STATUSES),
@@ -153,6 +154,7 @@ def free_servers(session: Session) -> list[Server]:
                 Server.in_pool.is_(True),
                 Server.id.not_in(held),
                 Server.observed_state.in_(ASSIGNABLE_STATES),
+                Server.dirty_reason.is_(None),
             )
             # A running free server first: it needs no start and saves a boot.
             .order_by((Server.observed_state == "running").desc(), Server.id)
@@ -175,6 +177,7 @@ def servers_soon_free(session: Session) -> int:
             Server.in_pool.is_(True),
             Server.id.not_in(held),
             Server.observed_state.in_(ASSIGNABLE_STATES | {"pending", "stopping"}),
+            Server.dirty_reason.is_(None),
         )
     )
     releasing = session.scalar(

@@ -10,6 +10,7 @@ is not running, the agent stops its app, as powering a real box off would.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
 import os
 import signal
@@ -58,6 +59,8 @@ class LocalAgent:
         self.ini.write_text(
             f"[agent]\ncontroller_url = {controller_url}\ntoken = {token}\n"
             f"workdir = {self.workdir}\nport = {self.port}\n"
+            # The sandbox runs PR code as the user running it: there is no app user here.
+            f"app_user = {getpass.getuser()}\nallow_same_user = true\n"
         )
         self.ini.chmod(0o600)
 

@@ -151,6 +151,28 @@ def rotate_token(session: Session, server: Server) -> str:
     return token
 
 
+#: How the Servers page says who runs PR code on a box (``Server.runs_as``).
+RUNS_AS_TEXT = {
+    "app_user": "runs PR code as its app user",
+    "same_user": "runs PR code as its own user",
+    "refused": "refuses to run PR code (no app user)",
+}
+
+
+def mark_clean(session: Session, server: Server, by: str) -> None:
+    """An admin looked at a dirty server (its agent could not clean up after a PR): it may
+    take pull requests again."""
+    if server.dirty_reason is None:
+        return
+    events.record(
+        session,
+        "server.clean",
+        f"{_label(server)} marked clean by {by} (was: {server.dirty_reason[:200]})",
+        server=server,
+    )
+    server.dirty_reason = None
+
+
 def holder(session: Session, server: Server) -> Environment | None:
     return session.scalar(
         select(Environment).where(

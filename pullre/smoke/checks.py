@@ -10,6 +10,8 @@ and the thread waiting on them).
 
 SQL runs through the ``mariadb``/``mysql`` client as the PR's own user; the password goes into a
 0600 option file that exists only while the client runs, never into argv where ``ps`` shows it.
+``command`` and ``sql`` checks are the repository's own code (the client runs ``\\!`` lines), so
+both run as the target's app user, never as the agent's.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from pullre.agent.app_user import AppUser
 from pullre.agent.mysql_options import Credentials, find_client, option_file
 from pullre.smoke.formats import Outcome, parse
 
@@ -59,6 +62,11 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     database: Database | None = None
     host: str = "127.0.0.1"
+    #: Who runs ``command`` and ``sql`` checks; None: this process's own user.
+    app: AppUser | None = None
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return self.app.popen_kwargs() if self.app is not None else {}
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,11 @@ class Sql:
         client = find_client(target.env.get("PATH"))
         if client is None:
             return Outcome("error", "neither the mariadb nor the mysql client is installed")
-        with option_file(database, prefix="pullre-smoke-") as options:
+        app = target.app
+        directory = app.tmp if app is not None else None
+        with option_file(database, prefix="pullre-smoke-", directory=directory) as options:
+            if app is not None:
+                app.give(options)
             argv = [
                 client,
                 f"--defaults-file={options}",  # must come first; reads no other file
@@ -127,7 +139,9 @@ class Sql:
                 f"--database={database.name}",
             ]
             env = {"PATH": target.env.get("PATH", os.defpath), "LANG": "C.UTF-8"}
-            code, output = run_process(argv, None, env, deadline, stdin=self.query.encode())
+            code, output = run_process(
+                argv, None, env, deadline, stdin=self.query.encode(), **target.popen_kwargs()
+            )
         if code != 0:
             return Outcome("error", f"the query failed (exit {code}): {_snippet(output)}")
         rows = [line.split("\t") for line in output.splitlines() if line]
@@ -145,7 +159,9 @@ class Command:
 
     def run(self, target: Target, deadline: float) -> Outcome:
         try:
-            code, output = run_process(list(self.argv), target.cwd, target.env, deadline)
+            code, output = run_process(
+                list(self.argv), target.cwd, target.env, deadline, **target.popen_kwargs()
+            )
         except OSError as exc:
             return Outcome("error", f"cannot run {self.argv[0]!r}: {exc.strerror or exc}")
         if code != 0:
@@ -224,8 +240,10 @@ def run_process(
     env: Mapping[str, str],
     deadline: float,
     stdin: bytes | None = None,
+    **popen_kwargs: Any,
 ) -> tuple[int, str]:
-    """(exit status, combined output tail); the whole process group dies at the deadline."""
+    """(exit status, combined output tail); the whole process group dies at the deadline.
+    ``popen_kwargs``: who runs it (``AppUser.popen_kwargs``)."""
     process = subprocess.Popen(  # noqa: S603 - an argv list; strings ran as sh -c by config
         argv,
         cwd=cwd,
@@ -234,6 +252,7 @@ def run_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        **popen_kwargs,
     )
     try:
         output, _ = process.communicate(stdin, timeout=_left(deadline))

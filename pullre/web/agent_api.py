@@ -41,6 +41,8 @@ NO_SLOT_RETRY_S = 5
 WAIT_SLOTS_KEY = "pullre.agent_wait_slots"
 #: ``app.extensions`` key of the per-server :class:`RateLimiter` (tests put their own there).
 RATE_LIMIT_KEY = "pullre.agent_rate_limit"
+#: Who runs PR code on a box, as its agent says (``pullre.agent.app_user``'s modes).
+RUNS_AS = ("app_user", "same_user", "refused")
 
 
 def _error(message: str, status: int) -> tuple[Response, int]:
@@ -287,7 +289,8 @@ def heartbeat() -> Response:
     """``app_in_use`` (true, false, or null/absent from agents that cannot tell) counts as the
     serving environment's activity when true: a reviewer is using the staging app itself.
     One naming an ``environment_id`` needs that environment's token; one naming none only the
-    server's."""
+    server's. ``runs_as`` says who runs PR code on the box; ``dirty`` (a reason) marks the server
+    dirty."""
     body = _body()
     environment_id = _environment_id(body, optional=True)
     session = get_session()
@@ -298,7 +301,16 @@ def heartbeat() -> Response:
         deployed_sha=_field(body, "deployed_sha", str, optional=True),
         environment_id=environment_id,
         app_in_use=_field(body, "app_in_use", bool, optional=True),
+        runs_as=_runs_as(body),
+        dirty=_field(body, "dirty", str, optional=True),
         clock=clock(),
     )
     session.commit()
     return jsonify(ok=True)
+
+
+def _runs_as(body: dict[str, Any]) -> str | None:
+    value = _field(body, "runs_as", str, optional=True)
+    if value is not None and value not in RUNS_AS:
+        raise BadRequest(f"'runs_as' must be one of {', '.join(RUNS_AS)}")
+    return value  # type: ignore[no-any-return]

@@ -26,6 +26,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import StringField
@@ -148,6 +149,7 @@ def index() -> str:
         first_page=not request.args.get("page"),
         now=request_clock.now(),
         age=servers.age,
+        runs_as_text=servers.RUNS_AS_TEXT,
     )
 
 
@@ -205,6 +207,16 @@ def remove(server_id: int) -> Response:
     else:
         session.commit()
         flash(f"{server.instance_id} removed from the pool.", "success")
+    return redirect(url_for(".index"))
+
+
+@blueprint.post("/<int:server_id>/clean")
+def mark_clean(server_id: int) -> Response:
+    session = get_session()
+    server = get_server(server_id, in_pool=False)
+    servers.mark_clean(session, server, current_user.username)
+    session.commit()
+    flash(f"{server.instance_id} marked clean; it takes pull requests again.", "success")
     return redirect(url_for(".index"))
 
 
