@@ -12,7 +12,13 @@ import sys
 import time
 
 from pullre.agent import deploy
-from pullre.agent.settings import SettingsError, load
+from pullre.agent.controller import Controller, ControllerRefused, ControllerUnavailable
+from pullre.agent.settings import AgentSettings, SettingsError, load
+
+#: The longest one wait on the controller lasts; a pass follows every wait.
+WAIT_S = 25.0
+#: The pause between passes when the controller cannot be waited on (unreachable, or older).
+FALLBACK_S = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="ini file with an [agent] section (default: app.ini)")
     parser.add_argument("--loop", action="store_true", help="repeat the pass until stopped")
     parser.add_argument(
-        "--interval", type=float, default=60.0, help="seconds between passes with --loop"
+        "--interval",
+        type=float,
+        default=60.0,
+        help="with --loop: the longest time between passes (a change on the controller "
+        "starts the next pass at once)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -33,14 +43,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.loop:
         return deploy.run_pass(settings)
+    return _loop(settings, max(args.interval, 1.0))
+
+
+def _loop(settings: AgentSettings, interval: float) -> int:
+    """A pass, then wait on the controller for the assignment to change (at most
+    ``interval``, and ``WAIT_S``: a pass also restarts a dead app), then the next pass."""
+    log = logging.getLogger("client")
+    controller = Controller(settings.controller_url, settings.token)
     while True:
         try:
-            deploy.run_pass(settings)
+            deploy.run_pass(settings, controller=controller)
         except Exception:
             # One broken pass (a full disk, say) must not end the loop that would retry it.
-            logging.getLogger("client").exception("the pass failed; retrying after the interval")
+            log.exception("the pass failed; retrying after the interval")
         try:
-            time.sleep(max(args.interval, 1.0))
+            pause = controller.wait_for_change(min(interval, WAIT_S))
+        except (ControllerUnavailable, ControllerRefused) as exc:
+            log.warning("cannot wait on the controller (%s); sleeping instead", exc)
+            pause = None
+        try:
+            time.sleep(min(interval, FALLBACK_S) if pause is None else pause)
         except KeyboardInterrupt:
             return 0
 

@@ -392,3 +392,31 @@ def test_an_idle_environment_sleeps_and_wakes_with_the_data_its_reviewer_left(
     with loop.world.sessions() as session:
         costs = environment_costs(session, [env.id], until=now)
     assert costs == {env.id: Cost(hours=Decimal(4), amount=4 * PRICE)}
+
+
+def test_an_agent_in_loop_mode_deploys_a_push_in_seconds_not_at_its_interval(
+    loop: Loop, tmp_path: Path
+) -> None:
+    deploy_ready(loop)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PULLRE_")}
+    log = tmp_path / "agent-loop.log"
+    with log.open("w") as output:
+        agent = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "client.py"), "--config", str(loop.agent_ini),
+             "--loop", "--interval", "60"],
+            env=environ, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        time.sleep(2)  # its first pass finds nothing new and waits on the controller
+        pushed = loop.origin.fork_commit({"README": "a push\n"})
+        loop.origin.open_pr(loop.number, pushed)
+        loop.world.standin.push(OWNER, NAME, loop.number, pushed)
+        loop.reconcile()  # the webhook's pass: the controller now wants the new sha
+        started = time.monotonic()
+        wait_until(lambda: loop.app("/") == f"ok {pushed}", "serving the pushed commit")
+        # Far sooner than the 60 s the agent would otherwise sleep between passes.
+        assert time.monotonic() - started < DEADLINE_S
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    assert "cannot wait on the controller" not in log.read_text()

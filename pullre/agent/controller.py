@@ -62,14 +62,36 @@ class Controller:
     #: The current environment's token: presented when asking (so the controller knows it need
     #: not make a new one) and sent with every report. Replaced by a new one an answer brings.
     environment_token: str | None = None
+    #: The controller's digest of the last assignment fetched: what this box acts on.
+    digest: str | None = None
 
     def assignment(self) -> Assignment | None:
-        found = parse(self._call("GET", "/api/agent/assignment"))
+        payload = self._call("GET", "/api/agent/assignment")
+        found = parse(payload)
+        digest = payload.get("digest") if isinstance(payload, dict) else None
+        self.digest = digest if isinstance(digest, str) and digest else None
         if found is None:
             self.environment_token = None
         elif found.environment_token is not None:
             self.environment_token = found.environment_token
         return found
+
+    def wait_for_change(self, seconds: float) -> float | None:
+        """Wait up to ``seconds`` for the assignment to differ from the last one fetched.
+
+        Returns how long to sleep before the next pass: 0 when the wait ended (a change, or
+        time up), the controller's ``retry_after`` when it had no free wait slot, or None when
+        it cannot wait at all (an older controller, or no assignment fetched yet), so the
+        caller falls back to its own interval.
+        """
+        if self.digest is None:
+            return None
+        path = f"/api/agent/assignment?wait={seconds:g}&known={self.digest}"
+        payload = self._call("GET", path, timeout=seconds + self.timeout)
+        retry = payload.get("retry_after") if isinstance(payload, dict) else None
+        if isinstance(retry, int | float) and not isinstance(retry, bool) and retry > 0:
+            return float(min(retry, 60))
+        return 0.0
 
     def report_step(
         self,
@@ -128,7 +150,14 @@ class Controller:
             },
         )
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - the URL's scheme is checked at load
             self.base_url + path,
@@ -142,7 +171,9 @@ class Controller:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(  # noqa: S310
+                request, timeout=timeout or self.timeout
+            ) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             message = _error_message(exc)
