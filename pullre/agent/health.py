@@ -1,7 +1,9 @@
 """Waiting until the app answers on its port, or telling why it never did.
 
 A plain ``http.client`` request to 127.0.0.1, redirects not followed: a 3xx already proves the
-app is up, and following it could lead the agent off the box.
+app is up, and following it could lead the agent off the box. An answer counts only while the
+app pullre started is alive and its process group holds the listening socket
+(:mod:`pullre.agent.listeners`): another program on the port must never turn a deploy green.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import http.client
 import time
 from dataclasses import dataclass
 
-from pullre.agent import supervisor
+from pullre.agent import listeners, supervisor
 
 POLL_INTERVAL_S = 0.2
 REQUEST_TIMEOUT_S = 5.0
@@ -46,7 +48,14 @@ def wait_healthy(pid: int, started: int | None, port: int, path: str, timeout: f
             return Outcome(False, f"the app exited{how} before answering on port {port}")
         status, last = probe(port, path)
         if status is not None and 200 <= status < 400:
-            return Outcome(True, f"GET http://127.0.0.1:{port}{path} -> {last}")
+            owned = listeners.owned_by_group(port, pid)
+            if owned is not False:
+                return Outcome(True, f"GET http://127.0.0.1:{port}{path} -> {last}")
+            found = listeners.on_port(port) or []
+            last = (
+                f"{last} from {listeners.describe(found) or 'nobody listening'}, "
+                f"not from the app pullre started (pid {pid})"
+            )
         if time.monotonic() >= deadline:
             return Outcome(
                 False,

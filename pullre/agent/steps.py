@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from pullre.agent import commands, health, migrator, repo_config, supervisor
+from pullre.agent import commands, health, listeners, migrator, repo_config, supervisor
 from pullre.agent.app_user import AppUser
 from pullre.agent.assignment import Assignment
 from pullre.agent.controller import Controller, ControllerRefused, ControllerUnavailable
@@ -249,6 +249,13 @@ class Deploy:
         assert config.start is not None
         stop_app(self.state)
         save(self.workdir, self.state)
+        taken = listeners.on_port(config.port)
+        if taken:
+            self.fail(
+                "start",
+                f"port {config.port} is already in use by {listeners.describe(taken)}; stop "
+                "that, or set another [deploy] port in .pullre.toml",
+            )
         log_path = self.log_path("app")
         try:
             pid = supervisor.start(config.start, checkout, env, log_path, self.app.popen_kwargs())
