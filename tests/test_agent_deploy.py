@@ -338,3 +338,34 @@ def test_a_new_assignment_replaces_the_previous_prs_app(
     assert agent.get(git_origin.port) == f"ok {second}"
     assert {r.body["environment_id"] for r in fake_controller.step_requests()} == {8}
     assert agent.state().pr_number == 18
+
+
+def test_the_old_checkout_goes_after_the_smoke_step_not_before(
+    agent: Agent, fake_controller: FakeController, git_origin: OriginRepo, assign_pr: AssignPr
+) -> None:
+    deployed(agent, assign_pr, 8, {"README": "one\n"})
+    old_checkout = Path(agent.state().checkouts[0])
+    # The new deploy's smoke check looks for the previous tree: it is still there while the
+    # checks run, and gone once they have (its deletion never delays the new app or its checks).
+    smoke = (
+        '[[smoke]]\nname = "old tree still there"\ntype = "command"\n'
+        f'command = ["test", "-d", "{old_checkout}"]\n'
+    )
+    assign_pr(8, {".pullre.toml": pullre_toml(git_origin.port) + smoke})
+    fake_controller.clear()
+    assert agent.run() == 0
+    assert fake_controller.steps()[-1] == ("smoke", "ok")
+    assert not old_checkout.exists()
+
+
+def test_a_released_box_sets_its_trees_aside_and_deletes_them_at_the_end_of_the_pass(
+    agent: Agent, fake_controller: FakeController, assign_pr: AssignPr
+) -> None:
+    deployed(agent, assign_pr, 9)
+    checkout = Path(agent.state().checkouts[0])
+    app_dir = checkout.parent.parent
+    fake_controller.assignment = None  # released
+    assert agent.run() == 0
+    assert not checkout.exists()
+    assert list((app_dir / ".trash").iterdir()) == []  # emptied before the pass ended
+    assert (app_dir / ".trash").stat().st_mode & 0o777 == 0o700

@@ -12,6 +12,12 @@ admin has looked and marked it clean.
 
 When PR code runs as the agent's own user (``allow_same_user``) nothing can be told apart by
 uid: only the app dir is emptied (the recorded app is stopped by the caller).
+
+Emptying is a rename, not a delete: a checkout with a virtualenv is thousands of files and took
+20 s to remove, which the next PR waited for. The old trees move into ``<app_dir>/.trash`` (the
+agent's, 0700: nothing of the app user's can reach them there, and every process of its is dead
+by then) and :func:`empty_trash` deletes them at the end of the pass, after the next PR is
+serving. A pass always empties what earlier passes left, so trash never piles up.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ KILL_TIMEOUT_S = 5.0
 #: Where any user may create files, so where the app user may have left some.
 SHARED_TEMP = tuple(Path(p) for p in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"))  # noqa: S108
 CRONTABS = Path("/var/spool/cron/crontabs")
+#: Where emptied directories wait, inside ``app_dir``, to be deleted at the end of the pass.
+TRASH = ".trash"
 PROC = Path("/proc")
 
 
@@ -41,7 +49,7 @@ def clean(app: AppUser, *, kill_timeout: float = KILL_TIMEOUT_S) -> list[str]:
     if problems:  # a live process could write again behind the removal: leave files be
         return problems
     for path in (app.checkouts, app.home, app.tmp):
-        problems.extend(_remove(path))
+        problems.extend(discard(app, path))
     if app.separate:
         for directory in SHARED_TEMP:
             problems.extend(sweep(directory, app.uid))
@@ -51,6 +59,37 @@ def clean(app: AppUser, *, kill_timeout: float = KILL_TIMEOUT_S) -> list[str]:
             app.prepare()
         except OSError as exc:
             problems.append(f"cannot re-create {app.root}: {exc}")
+    return problems
+
+
+def trash_of(app: AppUser) -> Path:
+    return app.root / TRASH
+
+
+def discard(app: AppUser, path: Path) -> list[str]:
+    """Move ``path`` out of the app user's reach at once; :func:`empty_trash` deletes it."""
+    if not path.exists() and not path.is_symlink():
+        return []
+    trash = trash_of(app)
+    try:
+        trash.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(trash, 0o700)
+        path.rename(trash / f"{path.name}-{time.time_ns()}")
+    except OSError:
+        return _remove(path)  # another filesystem, say: remove it now instead
+    return []
+
+
+def empty_trash(app: AppUser) -> list[str]:
+    """Delete what :func:`discard` set aside (off the deploy's critical path)."""
+    trash = trash_of(app)
+    problems: list[str] = []
+    try:
+        entries = list(trash.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        problems.extend(_remove(entry))
     return problems
 
 

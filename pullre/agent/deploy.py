@@ -40,6 +40,9 @@ from pullre.agent.controller import (
 from pullre.agent.settings import AgentSettings
 from pullre.agent.steps import Deploy, StepFailed, stop_app
 
+#: Below this share of free space the agent warns on every pass.
+LOW_DISK_FRACTION = 0.1
+
 log = logging.getLogger(__name__)
 RETRY_FIRST_S = 60.0
 RETRY_MAX_S = 3600.0
@@ -145,7 +148,24 @@ def _locked_pass(
         )
     except (ControllerUnavailable, ControllerRefused) as exc:
         log.warning("heartbeat not delivered: %s", exc)
+    if app is not None:
+        _empty_trash(settings, app)
     return status
+
+
+def _empty_trash(settings: AgentSettings, app: AppUser) -> None:
+    """Delete what clean-ups set aside, last in the pass; warn while the disk runs low."""
+    for problem in cleanup.empty_trash(app):
+        log.warning("%s", problem)
+    try:
+        usage = shutil.disk_usage(app.root)
+    except OSError:
+        return
+    if usage.free < LOW_DISK_FRACTION * usage.total:
+        log.warning(
+            "only %d MiB of %d MiB free on the disk of %s",
+            usage.free >> 20, usage.total >> 20, app.root,
+        )  # fmt: skip
 
 
 def _serve(

@@ -101,7 +101,6 @@ class Deploy:
         a = self.assignment
         log.info("deploying PR #%d at %s", a.pr_number, a.head_sha)
         self.step("fetch", lambda: self.repo.fetch_pr(a.clone_url, a.pr_number))
-        self.remove_checkouts(keep=None)  # earlier failed attempts; the app's own tree stays
         checkout = self.app.checkouts / str(self.state.next_checkout)
         self.state.next_checkout += 1
         self.state.checkouts.append(str(checkout))
@@ -120,10 +119,14 @@ class Deploy:
         else:
             self.report("migrate", "skipped", "no migrate command and no [migrations] sql_dir")
         self.replace_app(checkout, config, env)
-        self.remove_checkouts(keep=checkout)
-        self.smoke(config, checkout, env)
-        if config.deep_smoke_after_deploy and select(config.smoke, "deep"):
-            self.deep_tiers(config, checkout, env)
+        try:
+            self.smoke(config, checkout, env)
+            if config.deep_smoke_after_deploy and select(config.smoke, "deep"):
+                self.deep_tiers(config, checkout, env)
+        finally:
+            # Earlier deploys' trees (a venv is thousands of files) go once the new app is
+            # serving and checked, not before: nobody waits for them.
+            self.remove_checkouts(keep=checkout)
 
     def restart(self) -> None:
         """Start the current sha's app again from its checkout (it died). Raises StepFailed."""
