@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pullre.identifiers import SCHEMA_PREFIX
+
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "app.ini.default"
 ENV_PREFIX = "PULLRE_"
 
@@ -134,6 +136,14 @@ def _existing_file_or_blank(value: str) -> str:
     return value
 
 
+def _schema_prefix(value: str) -> str:
+    if not SCHEMA_PREFIX.fullmatch(value):
+        raise ValueError(
+            "a schema name prefix: a letter, then letters, digits or _, at most 16 characters"
+        )
+    return value
+
+
 def _setting(parse: Parser = _text, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "secret": secret})
 
@@ -170,6 +180,9 @@ class AwsSettings:
 @dataclass(frozen=True)
 class StagingMysqlSettings:
     url: str = _setting(_url("mysql", optional=True), secret=True)
+    # A default here too, as the one optional field: code that builds the section by hand
+    # (tests, tools) keeps pullre's names; load_settings always reads app.ini.default's value.
+    schema_prefix: str = field(default="pr", metadata={"parse": _schema_prefix, "secret": False})
 
 
 @dataclass(frozen=True)

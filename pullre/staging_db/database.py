@@ -4,8 +4,8 @@ Entry points build it with :func:`make_staging_database`; domain code only sees 
 
 Usage::
 
-    staging = make_staging_database(settings.staging_mysql)
-    schema = schema_name(repository_id=1296269, number=42)      # "pr_1296269_42"
+    staging = make_staging_database(settings.staging_mysql)   # schema_prefix "pr"
+    schema = schema_name(1296269, 42, staging.schema_prefix)    # "pr_1296269_42"
     staging.clone("shop_base", schema)                          # or reset() to start over
     credentials = staging.create_user(schema)                   # hand these to the agent
     ...
@@ -21,8 +21,12 @@ from pullre.config import StagingMysqlSettings
 from pullre.staging_db.clone import PARALLELISM, clone_schema, drop_schema
 from pullre.staging_db.connection import ServerAddress, connect, translated_errors
 from pullre.staging_db.names import (
+    DEFAULT_PREFIX,
+    InvalidName,
     checked_prefix,
     checked_schema,
+    checked_schema_prefix,
+    is_owned,
     user_name,
 )
 from pullre.staging_db.port import (
@@ -50,18 +54,41 @@ class PyMysqlStagingDatabase:
     connection never carries a previous call's session settings or a dead socket.
     """
 
-    def __init__(self, address: ServerAddress, *, parallelism: int = PARALLELISM) -> None:
+    def __init__(
+        self,
+        address: ServerAddress,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        parallelism: int = PARALLELISM,
+    ) -> None:
         self.address = address
+        self.prefix = checked_schema_prefix(prefix)
         self.parallelism = parallelism
 
     @classmethod
-    def from_url(cls, url: str, *, parallelism: int = PARALLELISM) -> PyMysqlStagingDatabase:
-        return cls(ServerAddress.from_url(url), parallelism=parallelism)
+    def from_url(
+        cls, url: str, *, prefix: str = DEFAULT_PREFIX, parallelism: int = PARALLELISM
+    ) -> PyMysqlStagingDatabase:
+        return cls(ServerAddress.from_url(url), prefix=prefix, parallelism=parallelism)
 
     def __repr__(self) -> str:
-        return f"PyMysqlStagingDatabase({self.address!r})"
+        return f"PyMysqlStagingDatabase({self.address!r}, prefix={self.prefix!r})"
+
+    @property
+    def schema_prefix(self) -> str:
+        return self.prefix
+
+    def _ours(self, schema: str, doing: str) -> str:
+        """``schema`` when this controller named it; another's (or an admin's) is refused."""
+        if not is_owned(checked_schema(schema), self.prefix):
+            raise InvalidName(
+                f"not {doing} {schema}: only schemas named {self.prefix}_<repo id>_<number> "
+                "belong to this controller ([staging_mysql] schema_prefix)"
+            )
+        return schema
 
     def clone(self, source: str, target: str) -> CloneResult:
+        self._ours(target, "cloning over")
         return clone_schema(
             self.address,
             source,
@@ -102,8 +129,7 @@ class PyMysqlStagingDatabase:
         )
 
     def drop(self, schema: str) -> None:
-        checked_schema(schema)
-        user = user_name(schema)
+        user = user_name(self._ours(schema, "dropping"))
         with (
             contextlib.closing(connect(self.address)) as conn,
             translated_errors(self.address),
@@ -126,8 +152,11 @@ class PyMysqlStagingDatabase:
             )
             return cursor.fetchone() is not None
 
-    def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
-        pattern = checked_prefix(prefix).replace("_", r"\_") + "%"
+    def leftovers(self, prefix: str | None = None) -> list[Leftover]:
+        prefix = f"{self.prefix}_" if prefix is None else checked_prefix(prefix)
+        if not prefix.startswith(f"{self.prefix}_"):
+            raise InvalidName(f"{prefix!r} does not begin with this controller's {self.prefix}_")
+        pattern = prefix.replace("_", r"\_") + "%"
         with (
             contextlib.closing(connect(self.address)) as conn,
             translated_errors(self.address),
@@ -143,13 +172,13 @@ class PyMysqlStagingDatabase:
                 (pattern, "%"),
             )
             users = [Leftover("user", str(name)) for (name,) in cursor.fetchall()]
-        return sorted(schemas + users)
+        return sorted(x for x in schemas + users if is_owned(x.name, self.prefix))
 
 
 def make_staging_database(settings: StagingMysqlSettings) -> PyMysqlStagingDatabase:
     if not settings.url:
         raise StagingDatabaseError("[staging_mysql] url is not set")
-    return PyMysqlStagingDatabase.from_url(settings.url)
+    return PyMysqlStagingDatabase.from_url(settings.url, prefix=settings.schema_prefix)
 
 
 def configured_staging_database(settings: StagingMysqlSettings) -> PyMysqlStagingDatabase | None:
