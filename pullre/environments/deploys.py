@@ -131,7 +131,7 @@ def assignment(
             # The server's own port when an admin set one, else the box's [agent] port, else
             # the agent's default (8000); the repository's .pullre.toml [deploy] port wins.
             "port": server.app_port,
-            "health_path": "/",
+            "health_path": None,  # the box's [agent] health_path, else "/"
             "start": None,
             "migrate": None,
             "build": None,
