@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from pullre.github.adapter import PyGithubAdapter
+from pullre.github.adapter import PyGithubAdapter, make_github
 from pullre.github.port import (
     GitHubAuthError,
     GitHubError,
@@ -19,10 +20,12 @@ from pullre.github.port import (
     GitHubRateLimited,
     GitHubUnavailable,
 )
+from pullre.github.standin.faults import FaultBody
 from pullre.github.standin.server import GitHubStandIn
 from pullre.models import Event
 from tests.github_fixtures import GITHUB_TOKEN
 from tests.reconcile_fixtures import NAME, OWNER, World
+from tests.test_github import app_settings, make_app_key
 
 PULLS = rf"/repos/{OWNER}/{NAME}/pulls$"
 
@@ -200,3 +203,36 @@ def test_long_descriptions_are_cut_to_140_characters(
         assert len(description) == 140
         assert description.endswith("…")
         assert description.startswith("Released by pullre: the PR's author")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "words"),
+    [
+        (502, "html", GitHubUnavailable, "Unicorn!"),
+        (403, "html", GitHubAuthError, "403 Forbidden"),
+        (201, "truncated", GitHubUnavailable, "installation token"),
+    ],
+)
+def test_a_broken_installation_token_answer_is_a_github_error(
+    github_standin: GitHubStandIn,
+    tmp_path: Path,
+    status: int,
+    body: FaultBody,
+    kind: type[GitHubError],
+    words: str,
+) -> None:
+    """PyGithub fetches the App's installation token itself; its broken answers too must come
+    out as pullre's errors, not as PyGithub's exceptions or a JSONDecodeError."""
+    key_file, public_pem = make_app_key(tmp_path)
+    github_standin.register_app(42, public_pem, installation_id=7)
+    github_standin.create_repo(OWNER, NAME)
+    github_standin.fail_next(3, status, body=body, path=r"/access_tokens$")
+    adapter = make_github(app_settings(github_standin.url, key_file))
+    try:
+        with pytest.raises(GitHubError) as caught:
+            adapter.list_open_pulls(OWNER, NAME)
+        assert type(caught.value) is kind
+        assert words in str(caught.value)
+        assert "<" not in str(caught.value)
+    finally:
+        adapter.close()
