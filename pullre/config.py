@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pullre.identifiers import SCHEMA_PREFIX
+
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "app.ini.default"
 ENV_PREFIX = "PULLRE_"
 
@@ -134,6 +136,14 @@ def _existing_file_or_blank(value: str) -> str:
     return value
 
 
+def _schema_prefix(value: str) -> str:
+    if not SCHEMA_PREFIX.fullmatch(value):
+        raise ValueError(
+            "a schema name prefix: a letter, then letters, digits or _, at most 16 characters"
+        )
+    return value
+
+
 def _setting(parse: Parser = _text, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "secret": secret})
 
@@ -171,7 +181,10 @@ class AwsSettings:
 @dataclass(frozen=True)
 class StagingMysqlSettings:
     url: str = _setting(_url("mysql", optional=True), secret=True)
-    max_user_connections: int = _setting(_integer(1))
+    # Defaults here too, for code that builds the section by hand (tests, tools): it keeps
+    # pullre's names and limits; load_settings always reads app.ini.default's values.
+    max_user_connections: int = field(default=20, metadata={"parse": _integer(1), "secret": False})
+    schema_prefix: str = field(default="pr", metadata={"parse": _schema_prefix, "secret": False})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ import re
 
 #: A MySQL schema name pullre will quote and use: letters, digits, underscore; at most 64.
 SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+#: ``[staging_mysql] schema_prefix``: a schema name's alphabet, a letter first, at most 16, so
+#: ``<prefix>_<repo id>_<number>`` stays a readable MySQL user name of at most 32 characters.
+SCHEMA_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 #: GitHub's own rule for logins: alphanumerics and single inner hyphens, at most 39.
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 #: GitHub repository names: letters, digits, '.', '_', '-'; at most 100.

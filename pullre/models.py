@@ -200,6 +200,10 @@ class Server(Base):
     name: Mapped[str] = mapped_column(String(100), default="")
     private_ip: Mapped[str | None] = mapped_column(String(45))
     staging_url: Mapped[str] = mapped_column(String(255), default="")
+    #: The port the app listens on on this server (behind its staging URL), sent to the agent
+    #: with each assignment; a repository's ``.pullre.toml`` [deploy] port still wins. None:
+    #: the box's ``[agent] port``, else 8000.
+    app_port: Mapped[int | None] = mapped_column(Integer)
     in_pool: Mapped[bool] = mapped_column(Boolean, default=True)
     agent_token_hash: Mapped[str | None] = mapped_column(String(255), unique=True)
     observed_state: Mapped[str | None] = mapped_column(String(20))

@@ -114,3 +114,17 @@ def test_blank_optional_values_mean_not_set(tmp_path: Path) -> None:
     settings = load_settings(path, environ={})
     assert settings.github.app_id is None
     assert settings.aws.endpoint_url == ""
+
+
+def test_schema_prefix_defaults_to_pr_and_is_checked_like_a_schema_name(tmp_path: Path) -> None:
+    assert load_settings(DEFAULT_FILE, environ={}).staging_mysql.schema_prefix == "pr"
+    path = write(tmp_path, "[staging_mysql]\nschema_prefix = shop_2\n")
+    assert load_settings(path, environ={}).staging_mysql.schema_prefix == "shop_2"
+    for bad in ("pr`; DROP DATABASE x", "pr-1", "1pr", "_pr", "p" * 17, "naïve", "pr%"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path, environ={"PULLRE_STAGING_MYSQL_SCHEMA_PREFIX": bad})
+        message = str(caught.value)
+        assert "[staging_mysql] schema_prefix" in message
+        assert "a letter, then letters, digits or _, at most 16" in message
+    with pytest.raises(ConfigError, match="schema_prefix"):
+        load_settings(write(tmp_path, "[staging_mysql]\nschema_prefix =\n"), environ={})

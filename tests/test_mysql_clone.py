@@ -20,7 +20,13 @@ from pullre.config import StagingMysqlSettings
 from pullre.staging_db.connection import ServerAddress, describe
 from pullre.staging_db.database import PyMysqlStagingDatabase, make_staging_database
 from pullre.staging_db.definitions import retarget
-from pullre.staging_db.names import InvalidName, quote_identifier, schema_name, user_name
+from pullre.staging_db.names import (
+    InvalidName,
+    is_owned,
+    quote_identifier,
+    schema_name,
+    user_name,
+)
 from pullre.staging_db.port import (
     CloneFailed,
     CloneResult,
@@ -162,8 +168,15 @@ def cleanup(mysql_server_url: str) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     staging = PyMysqlStagingDatabase.from_url(mysql_server_url)
-    for name in names:
-        staging.drop(name)
+    conn = admin_connect(mysql_server_url)
+    try:
+        for name in names:
+            if is_owned(name, staging.schema_prefix):
+                staging.drop(name)
+            else:  # a source: pullre's adapter never drops what it did not name
+                run(conn, f"DROP DATABASE IF EXISTS {quote_identifier(name)}")
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -635,3 +648,63 @@ def test_urls_and_settings() -> None:
 def test_error_text_blanks_out_secrets() -> None:
     error = pymysql.err.ProgrammingError(1064, "syntax error near 'topsecret' at line 1")
     assert describe(error, "topsecret") == "(1064) syntax error near '***' at line 1"
+
+
+# -- [staging_mysql] schema_prefix: two controllers on one server ----------------------------
+
+
+def test_schema_prefix_names_schemas_and_users_and_owns_only_its_own() -> None:
+    assert schema_name(12, 3, "shop") == "shop_12_3"
+    assert user_name(schema_name(12, 3, "shop")) == "shop_12_3"
+    assert is_owned("shop_12_3", "shop")
+    assert not is_owned("pr_12_3", "shop")
+    # "pr" and "pr_1" are different controllers: neither owns the other's names.
+    assert is_owned("pr_1_23", "pr")
+    assert not is_owned("pr_1_23", "pr_1")
+    assert is_owned("pr_1_2_3", "pr_1")
+    assert not is_owned("pr_1_2_3", "pr")
+    for name in ("pr_1_2x", "pr_1", "pr__1_2", "prx_1_2", "shop_base"):
+        assert not is_owned(name, "pr"), name
+    for bad in ("", "1x", "a`b", "a" * 17):
+        with pytest.raises(InvalidName):
+            schema_name(1, 1, bad)
+
+
+def test_a_controller_never_drops_or_lists_another_prefix_s_schemas(
+    mysql_server_url: str, admin: pymysql.Connection[Any], cleanup: list[str]
+) -> None:
+    """Two controllers (prefixes ``pa…`` and ``pb…``) share one MariaDB: each lists and drops
+    only its own schemas and users; the other's, and an admin's base schema, are refused."""
+    tag = secrets.token_hex(3)
+    first = PyMysqlStagingDatabase.from_url(mysql_server_url, prefix=f"pa{tag}")
+    second = make_staging_database(
+        StagingMysqlSettings(url=mysql_server_url, schema_prefix=f"pb{tag}")
+    )
+    assert second.schema_prefix == f"pb{tag}"
+    source = new_source()
+    cleanup.append(source)
+    run(admin, f"CREATE DATABASE {quote_identifier(source)}")
+    run(admin, f"CREATE TABLE {quote_identifier(source)}.t (id INT PRIMARY KEY)")
+    mine, theirs = schema_name(1, 7, first.prefix), schema_name(1, 7, second.prefix)
+    cleanup.extend([mine, theirs])
+    for staging, target in ((first, mine), (second, theirs)):
+        staging.clone(source, target)
+        staging.create_user(target)
+
+    assert [x.name for x in first.leftovers()] == [mine, mine]  # schema and user
+    assert [x.name for x in second.leftovers()] == [theirs, theirs]
+    for refused in (theirs, source):
+        with pytest.raises(InvalidName, match="schema_prefix"):
+            first.drop(refused)
+        with pytest.raises(InvalidName, match="schema_prefix"):
+            first.clone(source, refused)  # a clone drops its target first
+    with pytest.raises(InvalidName):
+        first.leftovers(f"pb{tag}_")
+    assert second.exists(theirs)
+    assert first.exists(source)
+    assert rows(admin, "SELECT COUNT(*) FROM mysql.user WHERE User = %s", (theirs,)) == [(1,)]
+
+    first.drop(mine)
+    assert not first.exists(mine)
+    assert first.leftovers() == []
+    assert [x.name for x in second.leftovers(f"pb{tag}_1_")] == [theirs, theirs]

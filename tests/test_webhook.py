@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
@@ -98,6 +99,7 @@ class Hook:
         secret: str = SECRET,
         signature: str | None = None,
         client: FlaskClient | None = None,
+        content_type: str = "application/json",
     ) -> TestResponse:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         headers = {
@@ -107,7 +109,7 @@ class Hook:
             "User-Agent": "GitHub-Hookshot/test",
         }
         return (client or self.client).post(
-            "/webhook/github", data=body, headers=headers, content_type="application/json"
+            "/webhook/github", data=body, headers=headers, content_type=content_type
         )
 
     def pull(self, number: int) -> PullRequest | None:
@@ -200,6 +202,83 @@ def test_good_ping_answers_ok_without_login_or_csrf_token(hook: Hook) -> None:
     assert response.status_code == 200
     assert response.get_json() == {"ok": True}
     assert hook.nudger.nudges == 0
+
+
+# -- GitHub's default content type: a form with a ``payload`` field ---------------------------
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def form(payload: Any) -> bytes:
+    """The body GitHub sends with content type ``application/x-www-form-urlencoded``."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def test_form_deliveries_are_recorded_like_json_ones(hook: Hook) -> None:
+    hook.world.add_repository()
+    number = hook.world.standin.open_pull(OWNER, NAME, title="Form-encoded")
+
+    assert hook.post("ping", form(fixture("ping")), content_type=FORM).status_code == 200
+    opened = hook.post(
+        "pull_request", form(payload_for(hook.world, "opened", number)), content_type=FORM
+    )
+    assert opened.status_code == 202, opened.get_json()
+    pull = hook.pull(number)
+    assert pull is not None
+    assert pull.title == "Form-encoded"
+
+    new_sha = hook.world.standin.push(OWNER, NAME, number)
+    pushed = payload_for(hook.world, "synchronize", number)
+    assert hook.post("pull_request", form(pushed), content_type=FORM).status_code == 202
+    pull = hook.pull(number)
+    assert pull is not None
+    assert pull.head_sha == new_sha
+    assert hook.count(WebhookDelivery) == 2
+
+
+def test_a_form_is_signed_over_its_raw_body(hook: Hook) -> None:
+    hook.world.add_repository()
+    number = hook.world.standin.open_pull(OWNER, NAME)
+    payload = payload_for(hook.world, "opened", number)
+    body = form(payload)
+
+    for signature in (sign(json.dumps(payload).encode()), sign(body, "not-the-secret")):
+        response = hook.post("pull_request", body, signature=signature, content_type=FORM)
+        assert response.status_code == 401
+    tampered = body.replace(b"opened", b"closed", 1)
+    refused = hook.post("pull_request", tampered, signature=sign(body), content_type=FORM)
+    assert refused.status_code == 401
+    assert hook.pull(number) is None
+    assert hook.count(WebhookDelivery) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"action=opened", 400),
+        (b"payload=%7Bnot+json", 400),
+        (b"payload=1&payload=2", 400),
+        (b"payload=%FF%FE", 400),
+    ],
+    ids=["no-payload", "not-json", "two-payloads", "not-utf8"],
+)
+def test_a_malformed_form_is_400_and_records_nothing(hook: Hook, body: bytes, status: int) -> None:
+    hook.world.add_repository()
+    response = hook.post("pull_request", body, content_type=FORM)
+    assert response.status_code == status
+    assert response.get_json()["error"]
+    assert hook.count(WebhookDelivery) == 0
+    assert hook.nudger.nudges == 0
+
+
+def test_another_content_type_is_415_naming_both_accepted_ones(hook: Hook) -> None:
+    hook.world.add_repository()
+    number = hook.world.standin.open_pull(OWNER, NAME)
+    body = json.dumps(payload_for(hook.world, "opened", number)).encode()
+    response = hook.post("pull_request", body, content_type="text/plain")
+    assert response.status_code == 415
+    assert FORM in response.get_json()["error"]
+    assert hook.pull(number) is None
 
 
 # -- pull request events ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """CLI commands for what a server costs and when machines outside the pool run.
 
-``python -m pullre server set|outside`` and ``schedule list``; the rules are those of
+``python -m pullre server set|outside`` and ``schedule list``; ``server set --url/--port`` follow
+:mod:`pullre.servers.address`; the rules are those of
 :mod:`pullre.servers.settings`, so the UI and the CLI refuse the same things with the same words.
 Failures are :class:`~pullre.servers.ServerError`, which the CLI prints as one line.
 """
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from pullre.models import Schedule, Server, utcnow
 from pullre.policies import office_hours
 from pullre.servers import settings as server_settings
+from pullre.servers.address import KEEP, check_app_port, set_address
 from pullre.servers.registry import ServerError, check_instance_id
 from pullre.startup import settings_or_exit
 
@@ -52,10 +54,30 @@ def _summary(server: Server, args: argparse.Namespace) -> str:
     return f"{text}; {upcoming}" if upcoming else text
 
 
+def _port(value: str) -> int:
+    try:
+        port = check_app_port(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if port is None:
+        raise argparse.ArgumentTypeError("give a port, or --default-port for the box's own")
+    return port
+
+
 def server_set(session: Session, args: argparse.Namespace) -> None:
     server = session.scalar(select(Server).where(Server.instance_id == args.instance_id))
     if server is None:
         raise ServerError(f"pullre does not know {args.instance_id}")
+    address = args.url is not None or args.port is not None or args.default_port
+    if address:
+        port = None if args.default_port else KEEP if args.port is None else args.port
+        changes = set_address(session, server, staging_url=args.url, app_port=port)
+        print(f"saved {server.instance_id}: {'; '.join(changes) or 'address unchanged'}")
+        if changes:
+            print("applies at its next assignment: the agent deploys with it next time")
+    costs = (args.price, args.schedule, args.name)
+    if address and all(v is None for v in costs) and not (args.type_price or args.no_schedule):
+        return
     price = server.hourly_price
     if args.type_price:
         price = None
@@ -104,11 +126,20 @@ def add_commands(
     set_ = command(
         "set",
         server_set,
-        "set a server's name, hourly price or (outside the pool) office hours",
+        "set a server's name, staging URL, app port, hourly price or (outside the pool) "
+        "office hours",
         server_commands,
     )
     set_.add_argument("instance_id", type=_instance_id, metavar="INSTANCE_ID")
     set_.add_argument("--name", help="shown in the UI and PR comments")
+    set_.add_argument("--url", help="its new staging URL (a pool server's)")
+    port = set_.add_mutually_exclusive_group()
+    port.add_argument(
+        "--port", type=_port, help="the port its app listens on, sent with its next assignment"
+    )
+    port.add_argument(
+        "--default-port", action="store_true", help="the box's own [agent] port (else 8000)"
+    )
     price = set_.add_mutually_exclusive_group()
     price.add_argument("--price", type=_price, help="its own price per running hour")
     price.add_argument(

@@ -154,9 +154,10 @@ def assignment(
         "smoke": "deep" if environment.smoke_requested_at is not None else "fast",
         "database": database,
         "defaults": {
-            # Left to the box: its [agent] port applies, else the agent's own default (8000).
-            "port": None,
-            "health_path": "/",
+            # The server's own port when an admin set one, else the box's [agent] port, else
+            # the agent's default (8000); the repository's .pullre.toml [deploy] port wins.
+            "port": server.app_port,
+            "health_path": None,  # the box's [agent] health_path, else "/"
             "start": None,
             "migrate": None,
             "build": None,

@@ -11,7 +11,6 @@ Retries, counting and error mapping live in ``pullre.github.transport``.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -37,9 +36,13 @@ from pullre.github.port import (
     PullRequestInfo,
 )
 from pullre.github.transport import (
+    DESCRIPTION_CHARS,
     CountingInstallationAuth,
     GitHubStats,
+    cut,
+    decode,
     error_for,
+    expected_shape,
     quick_retry,
     reset_at,
 )
@@ -111,6 +114,8 @@ class PyGithubAdapter:
             raise error_for(exc.status, exc.headers or {}, exc.data, what) from exc
         except requests.RequestException as exc:
             raise GitHubUnavailable(f"{what}: {exc}") from exc
+        except (ValueError, KeyError) as exc:  # an installation-token answer PyGithub misread
+            raise GitHubUnavailable(f"{what}: installation token answer unreadable") from exc
         self.stats.count(not_modified=status == 304)
         remaining = response_headers.get("x-ratelimit-remaining")
         if remaining is not None and str(remaining).isdigit():
@@ -118,10 +123,7 @@ class PyGithubAdapter:
             self.stats.rate_limit_reset = reset_at(
                 {"x-ratelimit-reset": response_headers.get("x-ratelimit-reset", "")}
             )
-        data = json.loads(text) if text and status != 304 else None
-        if status >= 400:
-            raise error_for(status, response_headers, data, what)
-        return status, response_headers, data
+        return status, response_headers, decode(status, response_headers, text, what)
 
     @staticmethod
     def _repo(owner: str, name: str) -> str:
@@ -135,9 +137,9 @@ class PyGithubAdapter:
         status, headers, data = self._request("GET", path, params=params, etag=etag)
         if status == 304:
             return None
-        return _Page(
-            list(data), str(headers.get("etag", "")), 'rel="next"' in headers.get("link", "")
-        )
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise GitHubError(f"GET {path}: unexpected answer (not a list of objects)", status)
+        return _Page(data, str(headers.get("etag", "")), 'rel="next"' in headers.get("link", ""))
 
     def _all_pages(self, path: str, first: _Page | None = None) -> list[_Page]:
         pages = [first or self._page(path, 1)]
@@ -169,17 +171,21 @@ class PyGithubAdapter:
             if known:
                 return NotModified(self.etags[key])
         pages = self._all_pages(path, first)
-        by_number = {int(item["number"]): item for page in pages for item in page.items}
+        with expected_shape(f"GET {path}"):
+            by_number = {int(item["number"]): item for page in pages for item in page.items}
+            pulls = tuple(parse_pull(item) for item in by_number.values())
         validator = " ".join(page.etag for page in pages) if all(p.etag for p in pages) else ""
         if validator:
             self.etags[key] = validator
         else:
             self.etags.pop(key, None)
-        return OpenPulls(tuple(parse_pull(item) for item in by_number.values()), validator)
+        return OpenPulls(pulls, validator)
 
     def get_pull(self, owner: str, name: str, number: int) -> PullRequestInfo:
-        _, _, data = self._request("GET", f"{self._repo(owner, name)}/pulls/{number}")
-        return parse_pull(data)
+        path = f"{self._repo(owner, name)}/pulls/{number}"
+        _, _, data = self._request("GET", path)
+        with expected_shape(f"GET {path}"):
+            return parse_pull(data)
 
     def create_deployment(
         self, owner: str, name: str, *, ref: str, environment: str, description: str = ""
@@ -195,14 +201,16 @@ class PyGithubAdapter:
             "transient_environment": True,
             "production_environment": False,
         }
-        _, _, data = self._request("POST", f"{self._repo(owner, name)}/deployments", body=body)
-        return Deployment(
-            id=int(data["id"]),
-            ref=str(data["ref"]),
-            sha=str(data["sha"]),
-            environment=str(data["environment"]),
-            created_at=parse_time(data["created_at"]),
-        )
+        path = f"{self._repo(owner, name)}/deployments"
+        _, _, data = self._request("POST", path, body=body)
+        with expected_shape(f"POST {path}"):
+            return Deployment(
+                id=int(data["id"]),
+                ref=str(data["ref"]),
+                sha=str(data["sha"]),
+                environment=str(data["environment"]),
+                created_at=parse_time(data["created_at"]),
+            )
 
     def create_deployment_status(
         self,
@@ -215,30 +223,41 @@ class PyGithubAdapter:
         log_url: str = "",
         description: str = "",
     ) -> DeploymentStatus:
-        body = {"state": state, "environment_url": environment_url, "description": description}
+        body = {
+            "state": state,
+            "environment_url": environment_url,
+            "description": cut(description, DESCRIPTION_CHARS),
+        }
         if log_url:
             body["log_url"] = log_url
         path = f"{self._repo(owner, name)}/deployments/{deployment_id}/statuses"
         _, _, data = self._request("POST", path, body=body)
-        return DeploymentStatus(
-            id=int(data["id"]),
-            deployment_id=deployment_id,
-            state=data["state"],
-            environment_url=str(data.get("environment_url") or ""),
-            created_at=parse_time(data["created_at"]),
-        )
+        with expected_shape(f"POST {path}"):
+            return DeploymentStatus(
+                id=int(data["id"]),
+                deployment_id=deployment_id,
+                state=data["state"],
+                environment_url=str(data.get("environment_url") or ""),
+                created_at=parse_time(data["created_at"]),
+            )
 
     def list_issue_comments(self, owner: str, name: str, number: int) -> tuple[Comment, ...]:
-        pages = self._all_pages(f"{self._repo(owner, name)}/issues/{number}/comments")
-        return tuple(parse_comment(item) for page in pages for item in page.items)
+        path = f"{self._repo(owner, name)}/issues/{number}/comments"
+        pages = self._all_pages(path)
+        with expected_shape(f"GET {path}"):
+            return tuple(parse_comment(item) for page in pages for item in page.items)
 
     def create_comment(self, owner: str, name: str, number: int, body: str) -> Comment:
         path = f"{self._repo(owner, name)}/issues/{number}/comments"
-        return parse_comment(self._request("POST", path, body={"body": body})[2])
+        data = self._request("POST", path, body={"body": body})[2]
+        with expected_shape(f"POST {path}"):
+            return parse_comment(data)
 
     def edit_comment(self, owner: str, name: str, comment_id: int, body: str) -> Comment:
         path = f"{self._repo(owner, name)}/issues/comments/{comment_id}"
-        return parse_comment(self._request("PATCH", path, body={"body": body})[2])
+        data = self._request("PATCH", path, body={"body": body})[2]
+        with expected_shape(f"PATCH {path}"):
+            return parse_comment(data)
 
     def create_commit_status(
         self,
@@ -251,19 +270,24 @@ class PyGithubAdapter:
         description: str = "",
         target_url: str = "",
     ) -> CommitStatus:
-        body = {"state": state, "context": context, "description": description[:140]}
+        body = {
+            "state": state,
+            "context": context,
+            "description": cut(description, DESCRIPTION_CHARS),
+        }
         if target_url:
             body["target_url"] = target_url
         path = f"{self._repo(owner, name)}/statuses/{quote(sha, safe='')}"
         _, _, data = self._request("POST", path, body=body)
-        return CommitStatus(
-            id=int(data["id"]),
-            state=data["state"],
-            context=str(data["context"]),
-            description=str(data.get("description") or ""),
-            target_url=str(data.get("target_url") or ""),
-            created_at=parse_time(data["created_at"]),
-        )
+        with expected_shape(f"POST {path}"):
+            return CommitStatus(
+                id=int(data["id"]),
+                state=data["state"],
+                context=str(data["context"]),
+                description=str(data.get("description") or ""),
+                target_url=str(data.get("target_url") or ""),
+                created_at=parse_time(data["created_at"]),
+            )
 
     def _contents(self, owner: str, name: str, path: str, ref: str) -> Any:
         quoted = quote(path.strip("/"), safe="/")
@@ -276,17 +300,19 @@ class PyGithubAdapter:
     ) -> tuple[ContentEntry, ...]:
         data = self._contents(owner, name, path, ref)
         if not isinstance(data, list):
-            raise GitHubError(f"{path} at {ref[:7]} is a {data.get('type')}, not a directory")
-        return tuple(
-            ContentEntry(str(e["path"]), str(e["type"]), int(e.get("size") or 0)) for e in data
-        )
+            kind = data.get("type") if isinstance(data, dict) else type(data).__name__
+            raise GitHubError(f"{path} at {ref[:7]} is a {kind}, not a directory")
+        with expected_shape(f"GET contents {path} at {ref[:7]}"):
+            return tuple(
+                ContentEntry(str(e["path"]), str(e["type"]), int(e.get("size") or 0)) for e in data
+            )
 
     def read_file(self, owner: str, name: str, path: str, ref: str) -> str:
         data = self._contents(owner, name, path, ref)
         if not isinstance(data, dict) or data.get("encoding") != "base64":
             raise GitHubError(f"{path} at {ref[:7]} is not a file GitHub sent inline")
         try:
-            return base64.b64decode(data["content"]).decode("utf-8")
+            return base64.b64decode(str(data.get("content", ""))).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise GitHubError(f"{path} at {ref[:7]} is not UTF-8 text") from exc
 

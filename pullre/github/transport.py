@@ -9,7 +9,12 @@ a short backoff, and never honours Retry-After: rate limits surface at once as
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -106,9 +111,74 @@ class CountingInstallationAuth(Auth.AppInstallationAuth):
         return super()._get_installation_authorization()
 
 
+#: GitHub refuses (422) a commit or deployment status whose description is longer.
+DESCRIPTION_CHARS = 140
+
+#: How much of an error body a message keeps: enough to tell "Unicorn!" from "Bad credentials",
+#: short enough for an event line and never a whole HTML page.
+MESSAGE_CHARS = 120
+
+
+def decode(status: int, headers: dict[str, Any], text: str | None, what: str) -> Any:
+    """The JSON of an answer, or the ``GitHubError`` its status calls for.
+
+    GitHub's edge and the proxies before it answer 502/504 (and some 403s) with HTML pages, and
+    a connection cut mid-answer leaves truncated JSON; neither may escape as a
+    ``JSONDecodeError``. An error status keeps its meaning (5xx unavailable, 401 auth...) with
+    the page reduced to its title; a 2xx that is not JSON is a broken answer, so unavailable.
+    """
+    if status == 304 or not text:
+        data = None
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            if status >= 400:
+                raise error_for(status, headers, summary(text), what) from None
+            raise GitHubUnavailable(
+                f"{what}: HTTP {status} answer is not JSON: {summary(text)}", status
+            ) from None
+    if status >= 400:
+        raise error_for(status, headers, data, what)
+    return data
+
+
+@contextmanager
+def expected_shape(what: str, status: int | None = None) -> Iterator[None]:
+    """Reading an answer that lacks a documented key (or is a list where an object belongs)
+    is GitHub's fault, told as a ``GitHubError``, never a ``KeyError`` out of a pass."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise GitHubError(f"{what}: unexpected answer ({cut(detail)})", status) from None
+
+
+def summary(text: str) -> str:
+    """A body for a message: an HTML page's title (else its text), whitespace folded, cut."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title and title.group(1).strip():
+        text = title.group(1)
+    elif "<" in text:
+        text = re.sub(r"<(script|style)\b.*?</\1\s*>", " ", text, flags=re.I | re.DOTALL)
+        text = re.sub(r"<[^>]*>", " ", text)
+    return cut(" ".join(html.unescape(text).split()))
+
+
+def cut(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` at most ``limit`` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def error_for(status: int, headers: dict[str, Any], data: Any, what: str) -> GitHubError:
-    message = str(data.get("message", "")) if isinstance(data, dict) else str(data or "")
-    text = f"{what}: HTTP {status} {message}".rstrip()
+    """The exception for an error answer: 429 or a 403 with rate-limit signs is rate limited,
+    another 401/403 is an auth problem (bad or insufficient credentials), 404 not found, 5xx
+    unavailable."""
+    if isinstance(data, dict):  # PyGithub wraps a non-JSON body as {"data": body}
+        message = str(data.get("message") or summary(str(data.get("data") or "")))
+    else:
+        message = str(data or "")
+    text = f"{what}: HTTP {status} {cut(' '.join(message.split()))}".rstrip()
     limited = status == 429 or (
         status == 403
         and (
@@ -119,7 +189,7 @@ def error_for(status: int, headers: dict[str, Any], data: Any, what: str) -> Git
     )
     if limited:
         return GitHubRateLimited(text, status, reset_at(headers))
-    if status == 401:
+    if status in (401, 403):
         return GitHubAuthError(text, status)
     if status == 404:
         return GitHubNotFound(text, status)

@@ -63,7 +63,9 @@ def provision(
             f"no source schema for #{pull.number}: set a base schema on {repository.full_name}"
             f" or register {pull.author_login}'s own schema",
         )
-    target = environment.schema_name or schema_name(repository.id, pull.number)
+    target = environment.schema_name or schema_name(
+        repository.id, pull.number, staging.schema_prefix
+    )
     environment.schema_name = target
     rotate_database_password(session, environment)
     password = database_password(secret_key, environment)

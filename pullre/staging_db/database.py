@@ -4,8 +4,8 @@ Entry points build it with :func:`make_staging_database`; domain code only sees 
 
 Usage::
 
-    staging = make_staging_database(settings.staging_mysql)
-    schema = schema_name(repository_id=1296269, number=42)      # "pr_1296269_42"
+    staging = make_staging_database(settings.staging_mysql)   # schema_prefix "pr"
+    schema = schema_name(1296269, 42, staging.schema_prefix)    # "pr_1296269_42"
     staging.clone("shop_base", schema)                          # or reset() to start over
     credentials = staging.create_user(schema)                   # hand these to the agent
     ...
@@ -24,8 +24,12 @@ from pullre.config import StagingMysqlSettings
 from pullre.staging_db.clone import PARALLELISM, clone_schema, drop_schema
 from pullre.staging_db.connection import ServerAddress, connect, translated_errors
 from pullre.staging_db.names import (
+    DEFAULT_PREFIX,
+    InvalidName,
     checked_prefix,
     checked_schema,
+    checked_schema_prefix,
+    is_owned,
     quote_identifier,
     user_name,
 )
@@ -47,10 +51,6 @@ from pullre.staging_db.users import (
 MIN_PASSWORD_LENGTH = 16
 #: ``[staging_mysql] max_user_connections``' default, for callers without settings.
 MAX_USER_CONNECTIONS = 20
-#: A schema a PR user could create under an old, unescaped grant on ``pr_<repo>_<number>``:
-#: ``_`` was a wildcard there, so any character may stand where the underscores are.
-_LOOK_ALIKE = re.compile(r"^pr.[0-9]+.[0-9]+$", re.DOTALL)
-_PR_SCHEMA = re.compile(r"^pr_[0-9]+_[0-9]+$")
 
 
 class PyMysqlStagingDatabase:
@@ -64,10 +64,12 @@ class PyMysqlStagingDatabase:
         self,
         address: ServerAddress,
         *,
+        prefix: str = DEFAULT_PREFIX,
         parallelism: int = PARALLELISM,
         max_user_connections: int = MAX_USER_CONNECTIONS,
     ) -> None:
         self.address = address
+        self.prefix = checked_schema_prefix(prefix)
         self.parallelism = parallelism
         self.max_user_connections = max_user_connections
 
@@ -76,19 +78,35 @@ class PyMysqlStagingDatabase:
         cls,
         url: str,
         *,
+        prefix: str = DEFAULT_PREFIX,
         parallelism: int = PARALLELISM,
         max_user_connections: int = MAX_USER_CONNECTIONS,
     ) -> PyMysqlStagingDatabase:
         return cls(
             ServerAddress.from_url(url),
+            prefix=prefix,
             parallelism=parallelism,
             max_user_connections=max_user_connections,
         )
 
     def __repr__(self) -> str:
-        return f"PyMysqlStagingDatabase({self.address!r})"
+        return f"PyMysqlStagingDatabase({self.address!r}, prefix={self.prefix!r})"
+
+    @property
+    def schema_prefix(self) -> str:
+        return self.prefix
+
+    def _ours(self, schema: str, doing: str) -> str:
+        """``schema`` when this controller named it; another's (or an admin's) is refused."""
+        if not is_owned(checked_schema(schema), self.prefix):
+            raise InvalidName(
+                f"not {doing} {schema}: only schemas named {self.prefix}_<repo id>_<number> "
+                "belong to this controller ([staging_mysql] schema_prefix)"
+            )
+        return schema
 
     def clone(self, source: str, target: str) -> CloneResult:
+        self._ours(target, "cloning over")
         return clone_schema(
             self.address,
             source,
@@ -131,8 +149,7 @@ class PyMysqlStagingDatabase:
         )
 
     def drop(self, schema: str) -> None:
-        checked_schema(schema)
-        user = user_name(schema)
+        user = user_name(self._ours(schema, "dropping"))
         with (
             contextlib.closing(connect(self.address)) as conn,
             translated_errors(self.address),
@@ -142,7 +159,7 @@ class PyMysqlStagingDatabase:
             drop_user(cursor, user)
             kill_sessions(cursor, user)
             drop_schema(cursor, schema)
-            for name in _look_alikes(cursor, schema):
+            for name in _look_alikes(cursor, schema, self.prefix):
                 cursor.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)}")
 
     def exists(self, schema: str) -> bool:
@@ -157,8 +174,11 @@ class PyMysqlStagingDatabase:
             )
             return cursor.fetchone() is not None
 
-    def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
-        pattern = checked_prefix(prefix).replace("_", r"\_") + "%"
+    def leftovers(self, prefix: str | None = None) -> list[Leftover]:
+        prefix = f"{self.prefix}_" if prefix is None else checked_prefix(prefix)
+        if not prefix.startswith(f"{self.prefix}_"):
+            raise InvalidName(f"{prefix!r} does not begin with this controller's {self.prefix}_")
+        pattern = prefix.replace("_", r"\_") + "%"
         with (
             contextlib.closing(connect(self.address)) as conn,
             translated_errors(self.address),
@@ -176,17 +196,25 @@ class PyMysqlStagingDatabase:
             users = [Leftover("user", str(name)) for (name,) in cursor.fetchall()]
             cursor.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
             wildcard = re.compile(re.escape(prefix).replace("_", "."), re.DOTALL)
+            look_alike = _look_alike(self.prefix)
             look_alikes = [
                 Leftover("look-alike", str(name))
                 for (name,) in cursor.fetchall()
-                if _LOOK_ALIKE.fullmatch(str(name))
-                and not _PR_SCHEMA.fullmatch(str(name))
+                if look_alike.fullmatch(str(name))
+                and not is_owned(str(name), self.prefix)
                 and wildcard.match(str(name))
             ]
-        return sorted(schemas + users + look_alikes)
+        owned = [x for x in schemas + users if is_owned(x.name, self.prefix)]
+        return sorted(owned + look_alikes)
 
 
-def _look_alikes(cursor: pymysql.cursors.Cursor, schema: str) -> list[str]:
+def _look_alike(prefix: str) -> re.Pattern[str]:
+    """Names a PR user could create under an old, unescaped grant on ``<prefix>_<r>_<n>``:
+    every ``_`` (the prefix's own too) was a wildcard there."""
+    return re.compile(re.escape(prefix).replace("_", ".") + r".[0-9]+.[0-9]+", re.DOTALL)
+
+
+def _look_alikes(cursor: pymysql.cursors.Cursor, schema: str, prefix: str) -> list[str]:
     """Schemas other than ``schema`` that ``schema`` matches as a LIKE pattern: what its user
     could create under an unescaped grant. Matched in Python, case and all, so no collation
     widens the match to a schema the user could not have made."""
@@ -199,7 +227,7 @@ def _look_alikes(cursor: pymysql.cursors.Cursor, schema: str) -> list[str]:
     return [
         str(name)
         for (name,) in cursor.fetchall()
-        if wildcard.fullmatch(str(name)) and not _PR_SCHEMA.fullmatch(str(name))
+        if wildcard.fullmatch(str(name)) and not is_owned(str(name), prefix)
     ]
 
 
@@ -207,7 +235,9 @@ def make_staging_database(settings: StagingMysqlSettings) -> PyMysqlStagingDatab
     if not settings.url:
         raise StagingDatabaseError("[staging_mysql] url is not set")
     return PyMysqlStagingDatabase.from_url(
-        settings.url, max_user_connections=settings.max_user_connections
+        settings.url,
+        prefix=settings.schema_prefix,
+        max_user_connections=settings.max_user_connections,
     )
 
 

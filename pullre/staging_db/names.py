@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from pullre.identifiers import SCHEMA_NAME
+from pullre.identifiers import SCHEMA_NAME, SCHEMA_PREFIX
 from pullre.staging_db.port import StagingDatabaseError
 
 #: MySQL 5.7+/MariaDB allow 80 characters in a user name, but MySQL 5.6 and Aurora MySQL 1 only
@@ -20,6 +20,8 @@ USER_NAME_MAX = 32
 USER_NAME = re.compile(rf"^[A-Za-z0-9_]{{1,{USER_NAME_MAX}}}$")
 #: A prefix for :meth:`leftovers`: the same alphabet, possibly empty.
 NAME_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,64}$")
+#: ``[staging_mysql] schema_prefix`` when none is set.
+DEFAULT_PREFIX = "pr"
 #: The host part of every per-PR account: the staging instances connect from anywhere in the VPC.
 USER_HOST = "%"
 
@@ -31,13 +33,32 @@ class InvalidName(StagingDatabaseError, ValueError):
     """
 
 
-def schema_name(repository_id: int, number: int) -> str:
-    """The PR's schema: built from GitHub's numeric ids only, so it needs no escaping to be safe."""
+def schema_name(repository_id: int, number: int, prefix: str = DEFAULT_PREFIX) -> str:
+    """The PR's schema, ``<prefix>_<repo id>_<number>``: a checked prefix and two integers, so
+    it needs no escaping to be safe, and controllers with different prefixes never collide."""
     if repository_id <= 0 or number <= 0:
         raise InvalidName(
             f"repository id and PR number must be positive, got {repository_id}, {number}"
         )
-    return f"pr_{repository_id}_{number}"
+    return f"{checked_schema_prefix(prefix)}_{repository_id}_{number}"
+
+
+def checked_schema_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not SCHEMA_PREFIX.fullmatch(prefix):
+        raise InvalidName(
+            f"{prefix!r} is not a schema prefix: a letter, then letters, digits or _, at most 16"
+        )
+    return prefix
+
+
+def is_owned(name: str, prefix: str) -> bool:
+    """Whether ``name`` is one :func:`schema_name` makes with ``prefix`` (or its user).
+
+    Exactly ``<prefix>_<digits>_<digits>``, not merely "starts with": prefixes ``pr`` and
+    ``pr_1`` own ``pr_1_2`` and ``pr_1_2_3`` respectively, never each other's names.
+    """
+    pattern = rf"{re.escape(checked_schema_prefix(prefix))}_[0-9]+_[0-9]+"
+    return isinstance(name, str) and re.fullmatch(pattern, name) is not None
 
 
 def checked_schema(name: str) -> str:

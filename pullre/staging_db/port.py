@@ -78,10 +78,19 @@ class Leftover(NamedTuple):
 
 
 class StagingDatabase(Protocol):
-    """Per-PR schemas and users on the shared staging server."""
+    """Per-PR schemas and users on the shared staging server.
+
+    Several controllers may share one server, each with its own ``schema_prefix``; one never
+    drops (nor clones over) a schema or user that is not named with its own prefix.
+    """
+
+    @property
+    def schema_prefix(self) -> str:
+        """``[staging_mysql] schema_prefix``: PR schemas are ``<prefix>_<repo id>_<number>``."""
+        ...
 
     def clone(self, source: str, target: str) -> CloneResult:
-        """Make ``target`` a copy of ``source``, dropping any old ``target`` first."""
+        """Make ``target`` (one of ours) a copy of ``source``, dropping any old ``target``."""
         ...
 
     def reset(self, source: str, target: str) -> CloneResult:
@@ -97,12 +106,15 @@ class StagingDatabase(Protocol):
         ...
 
     def drop(self, schema: str) -> None:
-        """Remove schema, user and the schema's look-alikes; nothing to remove is no error."""
+        """Remove schema, user and the schema's look-alikes; nothing to remove is not an error;
+        a schema not named with this controller's prefix is refused (``StagingDatabaseError``),
+        never dropped."""
         ...
 
     def exists(self, schema: str) -> bool: ...
 
-    def leftovers(self, prefix: str = "pr_") -> list[Leftover]:
-        """Schemas and users whose names start with ``prefix``, and look-alikes of PR schemas
-        that would (``_`` read as any character), for checking releases."""
+    def leftovers(self, prefix: str | None = None) -> list[Leftover]:
+        """This controller's schemas and users (named with its prefix), and look-alikes of its
+        PR schemas (``_`` read as any character), for checking releases; ``prefix`` narrows the
+        list (e.g. ``pr_12_`` for one repository) and must begin with ``<schema_prefix>_``."""
         ...

@@ -31,7 +31,8 @@ from pullre.identifiers import GITHUB_LOGIN, SCHEMA_NAME, split_full_name
 from pullre.models import Approvers, Role, Schedule, Trust
 from pullre.policies import office_hours
 from pullre.servers import settings as server_settings
-from pullre.servers.registry import check_instance_id
+from pullre.servers.address import KEEP, check_app_port
+from pullre.servers.registry import check_instance_id, check_staging_url
 
 
 def _strip(value: Any) -> Any:
@@ -228,6 +229,48 @@ class ServerSettingsForm(FlaskForm):  # type: ignore[misc]
         "Only for servers outside the pool (always-on test machines): the reconcile pass "
         "starts them at opening and stops them at closing. Pool servers follow their PRs "
         "instead (and their repository's office hours), so they take none."
+    )
+
+
+def _check_staging_url(form: FlaskForm, field: Field) -> None:
+    """Not sent at all (a script posting only the price): unchanged, None; sent: checked."""
+    if not field.raw_data:
+        field.data = None
+        return
+    try:
+        field.data = check_staging_url(field.data or "")
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def _check_app_port(form: FlaskForm, field: Field) -> None:
+    """Not sent at all: unchanged (``KEEP``); sent blank: the box's default (None)."""
+    if not field.raw_data:
+        field.data = KEEP
+        return
+    try:
+        field.data = check_app_port(str(field.data or ""))
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class PoolServerSettingsForm(ServerSettingsForm):
+    """A pool server's settings also say where its app is reached; editable while held."""
+
+    staging_url = StringField(
+        "Staging URL",
+        validators=[_check_staging_url],
+        filters=[_strip],
+        description="Where reviewers open the PR it serves, e.g. https://stage-1.example.com.",
+    )
+    app_port = StringField(
+        "App port",
+        validators=[_check_app_port],
+        filters=[_strip],
+        description="The port the app listens on on this server (what its staging URL is "
+        "proxied to); a repository's .pullre.toml [deploy] port wins. Blank: the box's own "
+        "[agent] port, else 8000. Sent to the agent with its next assignment and used by the "
+        "next deploy there (redeploy the PR it serves to apply it now).",
     )
 
 

@@ -14,9 +14,15 @@ from werkzeug.wrappers import Response
 from pullre.models import Schedule, Server
 from pullre.servers import registry as servers
 from pullre.servers import settings as server_settings
+from pullre.servers.address import set_address
 from pullre.web.auth import require_admin
 from pullre.web.db_session import get_session
-from pullre.web.forms import OutsideServerForm, ServerSettingsForm, schedule_choices
+from pullre.web.forms import (
+    OutsideServerForm,
+    PoolServerSettingsForm,
+    ServerSettingsForm,
+    schedule_choices,
+)
 from pullre.web.servers import get_server, settings
 
 blueprint = Blueprint("server_settings", __name__, url_prefix="/servers")
@@ -53,16 +59,23 @@ def _settings_page(form: ServerSettingsForm, title: str, server: Server | None) 
 
 @blueprint.route("/<int:server_id>/edit", methods=["GET", "POST"])
 def edit(server_id: int) -> Response | str:
-    """Name and price of any known server; office hours only for one outside the pool."""
+    """Name and price of any known server; staging URL and app port of a pool server (also
+    while a PR holds it); office hours only for one outside the pool."""
     session = get_session()
     server = get_server(server_id, in_pool=False)
-    form = _with_schedules(ServerSettingsForm(obj=server))
+    kind = PoolServerSettingsForm if server.in_pool else ServerSettingsForm
+    form = _with_schedules(kind(obj=server))
     if server.in_pool:
         form.schedule_id.render_kw = {"disabled": True}
     if request.method == "GET" and server.hourly_price is not None:
         form.hourly_price.data = server_settings.format_price(server.hourly_price)
+    changes: list[str] = []
     if form.validate_on_submit():
         try:
+            if isinstance(form, PoolServerSettingsForm):
+                changes = set_address(
+                    session, server, staging_url=form.staging_url.data, app_port=form.app_port.data
+                )
             server_settings.set_price_and_schedule(
                 session,
                 server,
@@ -76,7 +89,8 @@ def edit(server_id: int) -> Response | str:
             form.schedule_id.errors.append(str(exc))
         else:
             session.commit()
-            flash(f"{server_settings.label(server)} saved.", "success")
+            applies = f" {'; '.join(changes)}: applies at its next assignment." if changes else ""
+            flash(f"{server_settings.label(server)} saved.{applies}", "success")
             return redirect(url_for("servers.index"))
     return _settings_page(form, f"Edit {server_settings.label(server)}", server)
 

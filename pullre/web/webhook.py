@@ -1,8 +1,11 @@
 """``POST /webhook/github``: GitHub's news of a pull request, recorded at once, acted on soon.
 
 The endpoint is public (GitHub has no session) and exempt from CSRF; what authenticates it is
-the HMAC-SHA256 signature of the raw body with ``[github] webhook_secret``. Without a secret
-every delivery is refused, so a forgotten setting cannot open the endpoint to anyone.
+the HMAC-SHA256 signature of the raw body with ``[github] webhook_secret``. Both of GitHub's
+content types are taken: ``application/json`` and its default, a form whose ``payload`` field
+holds the JSON (signed as sent, so the form is read from the raw body, after the check).
+Without a secret every delivery is refused, so a forgotten setting cannot open the endpoint to
+anyone.
 
 A pull request event is recorded from its payload with ``sync.apply_pull`` (the same path the
 poll uses) and a reconcile pass is nudged in the background; the answer does not wait for it.
@@ -26,6 +29,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import func, select
@@ -52,6 +56,8 @@ NUDGER_KEY = "pullre.nudger"
 MAX_BODY_BYTES = 25 * 1024 * 1024
 DELIVERY_ID_LENGTH = 64
 SIGNATURE = "X-Hub-Signature-256"
+#: GitHub's default webhook content type: the JSON is the urlencoded ``payload`` field.
+FORM = "application/x-www-form-urlencoded"
 #: Actions that can change what pullre records of a PR; the others (assigned, review_requested,
 #: ...) change nothing pullre looks at.
 PULL_REQUEST_ACTIONS = frozenset(
@@ -137,12 +143,7 @@ def _authenticated_body() -> bytes:
 
 def _pull_event(body: bytes) -> PullEvent:
     """Parse and check the whole delivery first, so a malformed one records nothing."""
-    if request.mimetype != "application/json":
-        raise Reply(415, error="set the webhook's content type to application/json")
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Reply(400, error="the body is not JSON") from exc
+    payload = _payload(body)
     if not isinstance(payload, dict):
         raise Reply(400, error="the body is not a JSON object")
     action = _text(payload, "action")
@@ -161,6 +162,27 @@ def _pull_event(body: bytes) -> PullEvent:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise Reply(400, error=f"malformed pull_request ({exc.__class__.__name__})") from exc
     return PullEvent(delivery_id, action, _text(repo["owner"], "login"), _text(repo, "name"), info)
+
+
+def _payload(body: bytes) -> Any:
+    """The delivery's JSON, sent as it is or, under GitHub's default content type (form), as
+    the ``payload`` field of a urlencoded body. Either way the signature covered the raw body."""
+    if request.mimetype == FORM:
+        try:
+            fields = parse_qs(body.decode("ascii"), strict_parsing=True, max_num_fields=8)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise Reply(400, error="the body is not a urlencoded form") from exc
+        if len(fields.get("payload", [])) != 1:
+            raise Reply(400, error="the form has no single 'payload' field")
+        text: str | bytes = fields["payload"][0]
+    elif request.mimetype == "application/json":
+        text = body
+    else:
+        raise Reply(415, error=f"set the webhook's content type to application/json or {FORM}")
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Reply(400, error="the payload is not JSON") from exc
 
 
 def _text(data: dict[str, Any], key: str) -> str:

@@ -1,6 +1,7 @@
 """A small stateful GitHub REST server on 127.0.0.1, for tests and the sandbox.
 
-Modules: ``server`` (routing, auth, error injection), ``resources`` (the JSON shapes GitHub
+Modules: ``server`` (routing, auth, error injection), ``faults`` (the broken answers it can
+inject: HTML error pages, truncated JSON), ``resources`` (the JSON shapes GitHub
 documents), ``contents`` (repository contents at a ref), ``state`` (what it stores and the driving
 API tests use to change it).
 

@@ -243,6 +243,7 @@ class GitHubResources(GitHubContents):
         if state not in states:
             raise Fail(422, "Validation Failed")
         data = request.body
+        short_description(data, "DeploymentStatus")
         status_id = next_id()
         now = iso(utc_now())
         status = {
@@ -306,6 +307,7 @@ class GitHubResources(GitHubContents):
         if state not in {"error", "failure", "pending", "success"}:
             raise Fail(422, "Validation Failed")
         data = request.body
+        short_description(data, "Status")
         status_id = next_id()
         now = iso(utc_now())
         status = {
@@ -329,3 +331,19 @@ class GitHubResources(GitHubContents):
         found = [{k: v for k, v in s.items() if k != "sha"} for s in repo.commit_statuses]
         found = [f for f, s in zip(found, repo.commit_statuses, strict=True) if s["sha"] == sha]
         return Response(200, found, paginated=True)
+
+
+def short_description(data: dict[str, Any], resource: str) -> None:
+    """GitHub refuses a commit or deployment status whose description passes 140 characters."""
+    description = data.get("description")
+    if isinstance(description, str) and len(description) > 140:
+        failure = Fail(422, "Validation Failed")
+        failure.response.body["errors"] = [
+            {
+                "resource": resource,
+                "code": "custom",
+                "field": "description",
+                "message": "description is too long (maximum is 140 characters)",
+            }
+        ]
+        raise failure

@@ -21,7 +21,6 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from pullre.github.standin.faults import FaultBody, fault
 from pullre.github.standin.resources import GitHubResources, Route
 from pullre.github.standin.state import Fail, Request, Response, iso, utc_now
 
@@ -69,7 +69,8 @@ class GitHubStandIn(GitHubResources):
             token: (login, None) for token, login in (tokens or {}).items()
         }
         self._apps: dict[int, _App] = {}
-        self._faults: list[Response] = []
+        #: Queued faults, each for any request (None) or for paths matching its pattern.
+        self._faults: list[tuple[re.Pattern[str] | None, Response]] = []
         self.rate_limit = rate_limit
         self.rate_remaining = rate_limit
         self.rate_reset = utc_now() + timedelta(hours=1)
@@ -144,10 +145,21 @@ class GitHubStandIn(GitHubResources):
                 app.app_id, app.public_key_pem, app.installation_id, lifetime
             )
 
-    def fail_next(self, count: int = 1, status: int = 500) -> None:
-        """The next ``count`` requests, whatever they are, answer ``status``."""
+    def fail_next(
+        self,
+        count: int = 1,
+        status: int = 500,
+        *,
+        body: FaultBody = "json",
+        path: str | None = None,
+    ) -> None:
+        """The next ``count`` requests answer ``status`` with ``body``: GitHub's JSON error, an
+        HTML page (GitHub's for 500/502/503, a proxy's otherwise) or truncated JSON. With
+        ``path`` (a regular expression searched in the request path) only matching requests
+        do; others are answered as usual. GETs on 5xx are retried by clients: count those."""
+        pattern = None if path is None else re.compile(path)
         with self._lock:
-            self._faults += [Fail(status, HTTPStatus(status).phrase).response for _ in range(count)]
+            self._faults += [(pattern, fault(status, body)) for _ in range(count)]
 
     def rate_limit_next(
         self, count: int = 1, *, kind: Literal["primary", "secondary"] = "primary"
@@ -169,7 +181,7 @@ class GitHubStandIn(GitHubResources):
                         "before you try again.",
                         {"Retry-After": "60"},
                     ).response
-                self._faults.append(response)
+                self._faults.append((None, response))
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -201,8 +213,10 @@ class GitHubStandIn(GitHubResources):
             return response
 
     def _dispatch(self, request: Request) -> Response:
-        if self._faults:
-            raise Fail.replaying(self._faults.pop(0))
+        for index, (pattern, queued) in enumerate(self._faults):
+            if pattern is None or pattern.search(request.path):
+                del self._faults[index]
+                raise Fail.replaying(queued)
         route, match = self._route(request)
         if not request.path.startswith("/app/"):
             request.login = self._authenticate(request)
@@ -317,12 +331,15 @@ class _Handler(BaseHTTPRequestHandler):
             response = Fail(400, "Problems parsing JSON").response
         else:
             response = self.answer(request)
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        if response.raw is not None:
+            payload = response.raw
+        else:
+            payload = b"" if response.body is None else json.dumps(response.body).encode()
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        if response.body is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+        if payload:
+            self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -97,6 +97,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     #: A list body that the server cuts into pages (``per_page``/``page``, Link header).
     paginated: bool = False
+    #: Bytes sent as they are instead of ``body`` as JSON (an HTML page, truncated JSON).
+    raw: bytes | None = None
+    content_type: str = "application/json; charset=utf-8"
 
 
 class Fail(Exception):
@@ -112,7 +115,13 @@ class Fail(Exception):
     def replaying(cls, response: Response) -> Fail:
         """A queued fault, answered as recorded."""
         fail = cls(response.status, "queued fault")
-        fail.response = Response(response.status, response.body, dict(response.headers))
+        fail.response = Response(
+            response.status,
+            response.body,
+            dict(response.headers),
+            raw=response.raw,
+            content_type=response.content_type,
+        )
         return fail
 
 
