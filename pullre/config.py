@@ -148,6 +148,7 @@ class ControllerSettings:
     public_url: str = _setting(_url("http", "https", optional=True))
     metrics_token: str = _setting(secret=True)
     log_format: str = _setting(_choice("text", "json"))
+    trusted_proxies: int = _setting(_integer(0, 5))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
@@ -68,6 +69,9 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead, which expires on logout
     )
     app.extensions["pullre.settings"] = settings
+    if settings.controller.trusted_proxies:
+        proxies = settings.controller.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.controller.database_url))
 
