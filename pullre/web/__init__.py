@@ -19,6 +19,7 @@ from pullre.web import (
     agent_api,
     api,
     auth,
+    bounded_numbers,
     dashboard,
     db_session,
     errors,
@@ -61,6 +62,7 @@ def create_app(
         template_folder=str(REPO_ROOT / "templates"),
         static_folder=str(REPO_ROOT / "static"),
     )
+    bounded_numbers.init_app(app)  # before any blueprint adds an <int:...> route
     app.config.update(
         SECRET_KEY=resolve_secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,

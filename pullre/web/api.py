@@ -43,6 +43,7 @@ from pullre.web.api_pulls import (
     pull_detail,
 )
 from pullre.web.auth import SessionUser
+from pullre.web.bounded_numbers import query_int
 from pullre.web.db_session import get_session, writing
 from pullre.web.request_clock import clock
 
@@ -111,18 +112,9 @@ def _policies() -> Policies:
     )
 
 
-def _positive_int(name: str, default: int | None = None) -> int | None:
-    raw = request.args.get(name, "")
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise BadRequest(f"{name!r} must be a whole number from 1")
-    return int(raw)
-
-
 def _paging() -> tuple[int, int]:
-    page = _positive_int("page", 1) or 1
-    per_page = min(_positive_int("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    page = query_int("page", 1) or 1
+    per_page = min(query_int("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE, MAX_PER_PAGE)
     return page, per_page
 
 
@@ -318,9 +310,9 @@ def event_log() -> Response:
     conditions = []
     if kind := request.args.get("kind", "").strip():
         conditions.append(Event.kind == kind)
-    if (pull_id := _positive_int("pull")) is not None:
+    if (pull_id := query_int("pull")) is not None:
         conditions.append(Event.pull_request_id == pull_id)
-    if (server_id := _positive_int("server")) is not None:
+    if (server_id := query_int("server")) is not None:
         conditions.append(Event.server_id == server_id)
     page, per_page = _paging()
     session = get_session()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from pullre.models import Event, PullRequest, Repository, Server
 from pullre.overview.dashboard import repository_choices
+from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("events", __name__, url_prefix="/events")
@@ -58,10 +59,10 @@ class EventRow:
 def _filter() -> EventFilter:
     return EventFilter(
         kind=request.args.get("kind", "").strip() or None,
-        repository_id=request.args.get("repository", type=int),
-        pull_request_id=request.args.get("pull", type=int),
-        server_id=request.args.get("server", type=int),
-        before=request.args.get("before", type=int),
+        repository_id=lenient_query_int("repository"),
+        pull_request_id=lenient_query_int("pull"),
+        server_id=lenient_query_int("server"),
+        before=lenient_query_int("before"),
     )
 
 

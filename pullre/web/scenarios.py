@@ -39,6 +39,7 @@ from pullre.scenarios import authoring
 from pullre.scenarios import sources as scenario_sources
 from pullre.scenarios.markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
 from pullre.web import request_clock
+from pullre.web.bounded_numbers import form_int
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("scenarios", __name__)
@@ -261,7 +262,7 @@ def refresh(pull_request_id: int) -> Response:
 @blueprint.post("/pulls/<int:pull_request_id>/scenarios/attach")
 def attach(pull_request_id: int) -> Response:
     pull, session = _pull(pull_request_id), get_session()
-    scenario = session.get(Scenario, request.form.get("scenario_id", type=int) or 0)
+    scenario = session.get(Scenario, form_int("scenario_id") or 0)
     if scenario is None or scenario.pull_request_id is not None:
         abort(400)
     scenarios.attach(session, pull, scenario, current_user.username)

@@ -39,6 +39,7 @@ from pullre.servers import registry as servers
 from pullre.servers import settings as server_settings
 from pullre.web import request_clock
 from pullre.web.auth import require_admin
+from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("servers", __name__, url_prefix="/servers")
@@ -117,7 +118,7 @@ def _ec2_listing() -> tuple[InstancePage | None, str | None]:
 
 
 def _page_size() -> int:
-    size = request.args.get("per_page", type=int) or DEFAULT_PAGE_SIZE
+    size = lenient_query_int("per_page") or DEFAULT_PAGE_SIZE
     return min(max(size, MIN_PAGE_SIZE), MAX_PAGE_SIZE)
 
 
