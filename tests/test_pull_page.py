@@ -68,7 +68,14 @@ def test_the_page_shows_the_pr_its_environment_and_latest_deploy(
     assert "<strong>alice</strong>" in page
     assert "<code>feature-12</code>" in page
     assert f'title="{pull.head_sha}"' in page
-    assert page.count('href="https://stage-3.example.com"') == 2  # header button and facts
+    # A failed deploy serves nothing: no green "Open staging", and the address, still shown as
+    # text, links the visit page, which says why.
+    assert 'href="https://stage-3.example.com"' not in page
+    assert "Open staging" not in page
+    assert (
+        f'<a class="visit-link" href="/pulls/{pull.id}/visit">https://stage-3.example.com</a>'
+        in page
+    )
     assert 'class="badge badge-failed">failed<' in page
     assert "<code>pr_" in page
     assert (

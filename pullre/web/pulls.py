@@ -35,6 +35,7 @@ from pullre.cost.pricing import hours, money
 from pullre.environments import actions
 from pullre.environments.smoke_results import latest_smoke
 from pullre.environments.status import pull_detail
+from pullre.environments.visit_status import visit_status
 from pullre.github.port import web_url
 from pullre.models import PullRequest, User
 from pullre.policies import sleep
@@ -100,6 +101,7 @@ def show(pull_request_id: int) -> str:
             currency=settings.cost.currency,
             now=clock()(),
         ),
+        visit=visit_status(session, pull, environment, clock()()),
         may_pin=actions.may_pin(me, pull),
         may_unpin=actions.may_pin(me, pull) or me.username == pull.pinned_by,
         pin_reason_length=actions.PIN_REASON_LENGTH,
