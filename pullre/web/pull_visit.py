@@ -37,7 +37,9 @@ def visit(pull_request_id: int) -> Response:
     if pull is None:
         abort(404)
     # The current stay, else the last one: a released stay still says why it ended.
-    environment = active_environment(session, pull) or (pull.environments or [None])[-1]
+    environment = active_environment(session, pull) or (
+        pull.environments[-1] if pull.environments else None
+    )
     status = visit_status(session, pull, environment, now())
     if status.app_url:
         return redirect(status.app_url, code=303)

@@ -35,6 +35,7 @@ from pullre.config import Settings
 from pullre.ec2.port import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage
 from pullre.models import Server
 from pullre.policies import office_hours
+from pullre.servers import power_rules
 from pullre.servers import registry as servers
 from pullre.servers import settings as server_settings
 from pullre.web import request_clock
@@ -122,6 +123,11 @@ def _page_size() -> int:
     return min(max(size, MIN_PAGE_SIZE), MAX_PAGE_SIZE)
 
 
+def _power_refused(action: str, server: Server, held_by: str | None = None) -> str | None:
+    """The page's Start/Stop follow the rule the actions enforce, on the last observed state."""
+    return power_rules.why_not(action, server.instance_id, server.observed_state, held_by)
+
+
 def settings() -> Settings:
     settings: Settings = current_app.extensions["pullre.settings"]
     return settings
@@ -149,6 +155,7 @@ def index() -> str:
         first_page=not request.args.get("page"),
         now=request_clock.now(),
         age=servers.age,
+        power_refused=_power_refused,
     )
 
 
