@@ -32,7 +32,7 @@ from pullre.models import ApiToken, Event, PullRequest, Repository, User
 from pullre.policies import sleep
 from pullre.policies.savings import PoolPolicies
 from pullre.servers.registry import server_rows
-from pullre.web import activity
+from pullre.web import activity, api_by_number
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
     Policies,
@@ -263,6 +263,13 @@ def unpin(pull_id: int) -> tuple[Response, int]:
         raise Forbidden(f"only an admin, the author or whoever pinned #{target.number} may unpin")
     session = get_session()
     return _act(pull_id, lambda pr, _actor: actions.unpin(session, pr, user=owner))
+
+
+@blueprint.get("/repos/<owner>/<name>/pulls/<int:number>")
+@blueprint.post("/repos/<owner>/<name>/pulls/<int:number>/<action>")
+def by_number(owner: str, name: str, number: int, action: str | None = None) -> Any:
+    """The PR routes by repository and PR number, beside the id routes (see api_by_number)."""
+    return api_by_number.dispatch(blueprint.url_prefix or "", owner, name, number, action)
 
 
 @blueprint.get("/servers")
