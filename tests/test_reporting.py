@@ -163,7 +163,7 @@ def test_deployment_follows_the_environment_from_queue_to_release(world: World) 
         "", "https://stage-1.example", "https://stage-1.example", "https://stage-1.example", "",
     ]  # fmt: skip
     assert {s["log_url"] for s in sent} == {page}
-    assert f"- **Staging:** [open the app]({page}/visit) · `https://stage-1.example`" in (
+    assert f"- **Staging:** [open staging]({page}/visit) · `https://stage-1.example`" in (
         ready_comment
     )
     assert f"**Deployed:** {sha}" in ready_comment

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from pullre.environments.deploys import record_step
 from pullre.environments.error_text import error_summary, plain_error
 from pullre.models import DeployStep, EnvironmentStatus, PullRequest, StepStatus
 from pullre.reporting.comment import CommentView, render
@@ -96,20 +97,44 @@ def test_a_failed_pr_says_why_in_plain_words_and_does_not_refresh(
 def test_an_app_with_failing_smoke_checks_still_opens_and_is_called_smoke_failing(
     member_client: FlaskClient, session: Session, clock: MovingClock
 ) -> None:
+    server = add_server(session, 4)
     pull = add_pull(
-        session, add_repository(session), 7, status=EnvironmentStatus.FAILED,
-        server=add_server(session, 4),
-    )  # fmt: skip
-    step(session, pull, "fetch", StepStatus.RUNNING, clock)
-    step(session, pull, "health", StepStatus.OK, clock)
-    step(session, pull, "smoke", StepStatus.FAILED, clock)
+        session, add_repository(session), 7, status=EnvironmentStatus.DEPLOYING, server=server
+    )
+    # The agent's reports, as the agent API stores them.
+    for name, status in (
+        ("fetch", StepStatus.RUNNING), ("health", StepStatus.OK), ("smoke", StepStatus.FAILED),
+    ):  # fmt: skip
+        record_step(
+            session, server, environment_id=pull.environments[-1].id, head_sha=pull.head_sha,
+            step=name, status=status, log=f"{name}: 1 failed", clock=clock,
+        )  # fmt: skip
     session.commit()
+    assert pull.environments[-1].status is EnvironmentStatus.FAILED  # for the reconciler
     response = member_client.get(f"/pulls/{pull.id}/visit")
     assert response.status_code == 303
     assert response.location == "https://stage-4.example.com"
     page = member_client.get(f"/pulls/{pull.id}").get_data(as_text=True)
     assert f'<a class="button primary" href="/pulls/{pull.id}/visit">Open staging</a>' in page
     assert "The app runs; some smoke checks fail." in page
+    assert '<span class="badge badge-smoke-failing">smoke failing</span>' in page
+    assert '<span class="badge badge-failed">failed</span>' not in page
+    dashboard = member_client.get("/").get_data(as_text=True)
+    assert '<span class="badge badge-smoke-failing">smoke failing</span>' in dashboard
+    # A deploy that did not come up is "failed", and its link does not open a dead app.
+    record_step(
+        session, server, environment_id=pull.environments[-1].id, head_sha=pull.head_sha,
+        step="fetch", status=StepStatus.RUNNING, log="", clock=clock,
+    )  # fmt: skip
+    record_step(
+        session, server, environment_id=pull.environments[-1].id, head_sha=pull.head_sha,
+        step="build", status=StepStatus.FAILED, log="npm ERR!", clock=clock,
+    )  # fmt: skip
+    session.commit()
+    assert member_client.get(f"/pulls/{pull.id}/visit").status_code == 200
+    page = member_client.get(f"/pulls/{pull.id}").get_data(as_text=True)
+    assert '<span class="badge badge-failed">failed</span>' in page
+    assert "Open staging" not in page
 
 
 def test_only_a_serving_pr_gets_the_green_open_staging_button(
@@ -157,7 +182,7 @@ def test_the_comment_links_the_visit_page_with_the_address_as_text() -> None:
         )
     )
     assert (
-        "- **Staging:** [open the app](https://pullre.example/pulls/3/visit)"
+        "- **Staging:** [open staging](https://pullre.example/pulls/3/visit)"
         " · `https://stage-1.example/x%60y`"
     ) in body
 
@@ -173,3 +198,8 @@ def test_an_error_is_plain_text_said_once() -> None:
     assert error_summary("x" * 500, 20) == "x" * 19 + "…"
     assert plain_error("a < b and c > d\n\n\na < b and c > d") == "a < b and c > d"
     assert plain_error(None) == ""
+
+
+def test_a_log_keeps_its_repeated_frames_but_not_a_loop_of_one_line() -> None:
+    log = "retrying\nretrying\nretrying\n  at handler\n  at main\n  at handler\n"
+    assert plain_error(log) == "retrying\nat handler\nat main\nat handler"

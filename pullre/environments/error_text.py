@@ -11,22 +11,30 @@ from __future__ import annotations
 import html
 import re
 
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]{0,2000}>", re.I | re.S)
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_BLOCK = re.compile(
+    r"</?(title|h\d|p|div|br|li|tr|pre|head|body|html|section|header)\b[^>]{0,2000}>", re.I
+)
+_TAG = re.compile(r"<[^>]{0,2000}>")
 _MARKUP = re.compile(r"<(!doctype|html|head|body|div|p|h\d|title|pre|span|br)\b", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 SUMMARY_LENGTH = 200
 
 
 def plain_error(text: str | None) -> str:
-    """``text`` without HTML markup, blank runs or repeated lines."""
+    """``text`` without HTML markup, blank lines or repeated lines."""
     if not text:
         return ""
-    if _MARKUP.search(text):
-        text = html.unescape(_TAG.sub(" ", text))
-    lines: dict[str, None] = {}  # ordered, and each line once
+    markup = _MARKUP.search(text) is not None
+    if markup:
+        text = html.unescape(_TAG.sub(" ", _BLOCK.sub("\n", _HIDDEN.sub(" ", text))))
+    lines: list[str] = []
     for raw in text.splitlines():
-        if line := _SPACES.sub(" ", raw).strip():
-            lines.setdefault(line)
+        line = _SPACES.sub(" ", raw).strip()
+        # A page's text repeats itself (title, heading): each line once. A log's lines only
+        # collapse when repeated in a row (a retry loop); a stack trace keeps its frames.
+        if line and (line not in lines if markup else lines[-1:] != [line]):
+            lines.append(line)
     return "\n".join(lines)
 
 

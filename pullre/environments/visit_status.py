@@ -23,6 +23,7 @@ from pullre.environments.status import latest_deploy_steps, queue_position
 from pullre.models import DeployStep, Environment, EnvironmentStatus, PullRequest, StepStatus
 
 SMOKE_FAILING = "smoke failing"
+SMOKE_FAILED_PREFIX = f"{STEPS[-1]} failed:"
 #: Statuses that move towards ready on their own: the visit page keeps checking.
 IN_FLIGHT = frozenset(
     {EnvironmentStatus.QUEUED, EnvironmentStatus.PROVISIONING, EnvironmentStatus.DEPLOYING}
@@ -43,19 +44,27 @@ class VisitStatus:
     in_flight: bool
 
 
-def smoke_failing(environment: Environment, steps: list[DeployStep]) -> bool:
-    """Failed only in its smoke checks: the app passed its health check and still serves."""
-    if environment.status is not EnvironmentStatus.FAILED:
-        return False
-    outcome = {step.step: step.status for step in steps}
-    return outcome.get("smoke") is StepStatus.FAILED and outcome.get("health") is StepStatus.OK
+def smoke_failing(environment: Environment) -> bool:
+    """Failed only in its smoke checks: the app passed its health check and still serves.
+
+    Read from the error the failing step wrote (``smoke failed: ...``, see
+    :func:`pullre.environments.deploys.record_step`), which the next deploy clears; smoke runs
+    only after the health check passed, so no step query is needed and a page of rows costs
+    nothing more.
+    """
+    return is_smoke_failure(environment.status, environment.last_error)
 
 
-def badge_label(environment: Environment | None, steps: list[DeployStep]) -> str:
-    """The status word people see for ``environment``, given its latest deploy's steps."""
+def is_smoke_failure(status: EnvironmentStatus, last_error: str | None) -> bool:
+    """:func:`smoke_failing` for a copy of an environment's status and error (reporting's)."""
+    return status is EnvironmentStatus.FAILED and (last_error or "").startswith(SMOKE_FAILED_PREFIX)
+
+
+def badge_label(environment: Environment | None) -> str:
+    """The status word people see for ``environment``: ``smoke failing`` or its status."""
     if environment is None:
         return "none"
-    return SMOKE_FAILING if smoke_failing(environment, steps) else environment.status.value
+    return SMOKE_FAILING if smoke_failing(environment) else environment.status.value
 
 
 def visit_status(
@@ -69,14 +78,13 @@ def visit_status(
         return VisitStatus("none", None, message, in_flight=False)
     server = environment.server
     url = server.staging_url if server is not None and server.staging_url else None
-    steps = latest_deploy_steps(session, environment)
-    label = badge_label(environment, steps)
+    label = badge_label(environment)
     if environment.status is EnvironmentStatus.READY or label == SMOKE_FAILING:
         if url is None:
             message = f"{number} is {label} but its server has no staging URL; ask an admin."
             return VisitStatus(label, None, message, in_flight=False)
         return VisitStatus(label, url, f"{number} is {label}.", in_flight=False)
-    message = _not_serving(session, number, environment, steps, now)
+    message = _not_serving(session, number, environment, now)
     return VisitStatus(label, None, message, in_flight=environment.status in IN_FLIGHT)
 
 
@@ -84,7 +92,6 @@ def _not_serving(
     session: Session,
     number: str,
     environment: Environment,
-    steps: list[DeployStep],
     now: datetime,
 ) -> str:
     status = environment.status
@@ -97,7 +104,7 @@ def _not_serving(
         since = environment.start_requested_at or environment.assigned_at
         return f"{number}'s server is starting{_for(since, now)}; then its app is deployed."
     if status is EnvironmentStatus.DEPLOYING:
-        return _deploying(number, steps, now)
+        return _deploying(number, latest_deploy_steps(session, environment), now)
     if status is EnvironmentStatus.FAILED:
         why = error_summary(environment.last_error) or "no reason was reported"
         return f"The last deploy of {number} failed: {why}"

@@ -213,7 +213,7 @@ def _staging_line(view: CommentView) -> str | None:
     url = link(view.staging_url) if view.staging_url else None
     if url is None:
         return None
-    visit = named_link("open the app", view.visit_url) if view.visit_url else None
+    visit = named_link("open staging", view.visit_url) if view.visit_url else None
     if visit is None:
         return url
     return f"{visit} · `{url[1:-1]}`"  # quoted by link(): no backtick can end the code span

@@ -33,6 +33,7 @@ from werkzeug.wrappers import Response
 from pullre.config import Settings
 from pullre.cost.pricing import hours, money
 from pullre.environments import action_rules, actions
+from pullre.environments.error_text import plain_error
 from pullre.environments.smoke_results import latest_smoke
 from pullre.environments.status import pull_detail
 from pullre.environments.visit_status import visit_status
@@ -103,6 +104,7 @@ def show(pull_request_id: int) -> str:
             now=clock()(),
         ),
         visit=visit_status(session, pull, environment, clock()()),
+        plain_error=plain_error,
         refused=action_rules.refusals(
             pull, environment if environment and environment.status in ACTIVE else None
         ),
