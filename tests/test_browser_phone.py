@@ -19,6 +19,7 @@ from pullre.accounts import api_tokens
 from pullre.accounts import user_accounts as accounts
 from pullre.models import (
     DeployStep,
+    Environment,
     EnvironmentStatus,
     GithubUser,
     Role,
@@ -235,3 +236,41 @@ def test_the_phone_menu_folds_the_nav_and_marks_the_current_page(
     expect(phone.locator("main#main")).to_be_focused()
     with live_server.session_factory() as session:
         assert session.query(User).count() == 1
+
+
+def test_the_staging_link_of_a_deploying_pr_waits_then_opens_the_app(
+    live_server: LiveServer, phone: Page
+) -> None:
+    """From the dashboard on a phone: the address links the visit page, which says the step
+    and moves on by itself to the app (here /healthz stands in for it) once the PR is ready."""
+    with live_server.session_factory() as session:
+        accounts.create_user(session, "rev", PASSWORD, Role.MEMBER)
+        server = add_server(session, 1)
+        server.staging_url = f"{live_server.url}/healthz"
+        pull = add_pull(
+            session, add_repository(session), 42, status=EnvironmentStatus.DEPLOYING,
+            server=server, title="Checkout: pay by invoice",
+        )  # fmt: skip
+        session.add(
+            DeployStep(
+                environment_id=pull.environments[-1].id, head_sha=pull.head_sha,
+                step="build", status=StepStatus.RUNNING, log_tail="npm ci",
+            )
+        )  # fmt: skip
+        session.commit()
+        pull_id, environment_id = pull.id, pull.environments[-1].id
+    phone.goto(live_server.url + "/login")
+    phone.get_by_label("Username").fill("rev")
+    phone.get_by_label("Password").fill(PASSWORD)
+    phone.get_by_role("button", name="Log in").click()
+
+    phone.get_by_role("link", name=f"{live_server.url}/healthz").click()
+    expect(phone).to_have_url(f"{live_server.url}/pulls/{pull_id}/visit")
+    expect(phone.get_by_role("status")).to_contain_text("#42 is deploying: step 3 of 7 (build)")
+    screenshot(phone, "visit-deploying-phone")
+    with live_server.session_factory() as session:  # the agent reported healthy
+        environment = session.get(Environment, environment_id)
+        assert environment is not None
+        environment.status = EnvironmentStatus.READY
+        session.commit()
+    phone.wait_for_url(f"{live_server.url}/healthz", timeout=15_000)  # no reload by hand
