@@ -372,7 +372,7 @@ class LoginThrottle(Base):
     __tablename__ = "login_throttles"
 
     #: ``user:<name>`` or ``address:<ip>``, so one table holds both counts.
-    key: Mapped[str] = mapped_column(String(150), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(150), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]

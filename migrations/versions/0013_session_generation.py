@@ -21,11 +21,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "login_throttles",
-        sa.Column("key", sa.String(length=150), nullable=False),
+        sa.Column("subject", sa.String(length=150), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_failure_at", pullre.models.UTCDateTime(), nullable=False),
         sa.Column("locked_until", pullre.models.UTCDateTime(), nullable=True),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttles")),
+        sa.PrimaryKeyConstraint("subject", name=op.f("pk_login_throttles")),
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(

@@ -57,7 +57,7 @@ def seconds_locked(session: Session, keys: Keys, now: datetime) -> int:
     """Whole seconds until both keys allow a try again; 0 when a try is allowed now."""
     until = session.scalars(
         select(LoginThrottle.locked_until).where(
-            LoginThrottle.key.in_((keys.account, keys.address)),
+            LoginThrottle.subject.in_((keys.account, keys.address)),
             LoginThrottle.locked_until > now,
         )
     ).all()
@@ -70,6 +70,7 @@ def record_failure(session: Session, keys: Keys, now: datetime) -> int:
 
     The increment is one UPDATE, so two replicas counting at once both count.
     """
+    _forget_stale(session, now)
     locked = timedelta(0)
     for key, free in keys.allowances():
         failures = _increment(session, key, now)
@@ -77,7 +78,7 @@ def record_failure(session: Session, keys: Keys, now: datetime) -> int:
         if lock:
             session.execute(
                 update(LoginThrottle)
-                .where(LoginThrottle.key == key)
+                .where(LoginThrottle.subject == key)
                 .values(locked_until=now + lock)
                 .execution_options(synchronize_session=False)
             )
@@ -90,7 +91,16 @@ def forget_account(session: Session, keys: Keys) -> None:
     must not reset a guesser's budget for all the others)."""
     session.execute(
         delete(LoginThrottle)
-        .where(LoginThrottle.key == keys.account)
+        .where(LoginThrottle.subject == keys.account)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _forget_stale(session: Session, now: datetime) -> None:
+    """Drop counts that can no longer lock anything, so names a guesser makes up do not pile up."""
+    session.execute(
+        delete(LoginThrottle)
+        .where(LoginThrottle.last_failure_at < now - WINDOW - MAX_LOCK)
         .execution_options(synchronize_session=False)
     )
 
@@ -98,7 +108,7 @@ def forget_account(session: Session, keys: Keys) -> None:
 def _increment(session: Session, key: str, now: datetime) -> int:
     statement = (
         update(LoginThrottle)
-        .where(LoginThrottle.key == key)
+        .where(LoginThrottle.subject == key)
         .values(
             failures=case(
                 (LoginThrottle.last_failure_at < now - WINDOW, 1),
@@ -111,8 +121,8 @@ def _increment(session: Session, key: str, now: datetime) -> int:
     if session.execute(statement).rowcount == 0:  # type: ignore[attr-defined]
         try:
             with session.begin_nested():
-                session.add(LoginThrottle(key=key, failures=1, last_failure_at=now))
+                session.add(LoginThrottle(subject=key, failures=1, last_failure_at=now))
         except IntegrityError:  # another replica inserted it first: count on its row
             session.execute(statement)
-    failures = session.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == key))
+    failures = session.scalar(select(LoginThrottle.failures).where(LoginThrottle.subject == key))
     return failures or 1
