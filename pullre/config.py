@@ -159,6 +159,7 @@ class ControllerSettings:
     metrics_token: str = _setting(secret=True)
     log_format: str = _setting(_choice("text", "json"))
     agent_wait_slots: int = _setting(_integer(0, 12))
+    trusted_proxies: int = _setting(_integer(0, 5))
 
 
 @dataclass(frozen=True)

@@ -403,10 +403,25 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.MEMBER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Carried in every login session of this user; raised by logout and by a password change,
+    #: so every session issued before then (a copied cookie included) stops working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per account and per address, in the DB so every replica sees them."""
+
+    __tablename__ = "login_throttles"
+
+    #: ``user:<name>`` or ``address:<ip>``, so one table holds both counts.
+    subject: Mapped[str] = mapped_column(String(150), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
 
 
 class Event(Base):

@@ -1,6 +1,21 @@
 // Small progressive enhancements; every page works without them.
 "use strict";
 
+document.documentElement.classList.add("js");
+
+// The phone menu: the header's Menu button shows and hides the nav (CSS hides it only once
+// this script has run, so without scripts the nav simply stays open).
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest(".menu-toggle");
+  if (!toggle) {
+    return;
+  }
+  const header = toggle.closest(".top");
+  const open = !header.classList.contains("open");
+  header.classList.toggle("open", open);
+  toggle.setAttribute("aria-expanded", String(open));
+});
+
 document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-confirm]");
   if (form && !window.confirm(form.dataset.confirm)) {

@@ -153,6 +153,7 @@ def test_write_attach_run_sign_off_then_a_push_makes_it_stale(
     report()
     assert acceptance(github_standin)[-1] == ("pending", pushed[:7])
 
+    page.get_by_role("button", name="Menu").click()  # on a phone, Log out is in the menu
     page.get_by_role("button", name="Log out").click()
     log_in(page, server, "alice")  # the PR's author, by GitHub login
     page.goto(f"{server.url}/pulls/{pull_id}/scenarios")

@@ -70,7 +70,8 @@ def test_a_row_shows_everything_about_the_pr_environment(
     assert f"<code>{ready.head_sha[:7]}</code>" in cells
     assert 'class="badge badge-ready">ready<' in cells
     assert "stage-1" in cells
-    assert '<a href="https://stage-1.example.com" rel="noopener">' in cells
+    assert f'href="/pulls/{ready.id}/visit"' in cells  # the link that works in every state
+    assert ">https://stage-1.example.com</a>" in cells  # the address stays readable
     assert f'datetime="{NOW.isoformat()}"' in cells
     assert 'class="badge smoke-ok">ok<' in cells
     # PR 9 has waited longer, so it is first in the queue; the others have no smoke run.

@@ -80,3 +80,28 @@ def test_pages_go_back_by_id_and_keep_the_filter(
     assert re.findall(r"beat (\d+)<", second) == [str(n) for n in range(6, -1, -1)]
     assert 'class="next"' not in second
     assert 'href="/events/?kind=heartbeat">Newest</a>' in second
+
+
+def test_events_are_filtered_by_repository_and_pr_number(
+    member_client: FlaskClient, session: Session
+) -> None:
+    shop, blog = add_repository(session, "acme", "shop"), add_repository(session, "acme", "blog")
+    blog_one = add_pull(session, blog, 1)  # created first, so its id is not shop's #1 id
+    shop_two = add_pull(session, shop, 2)
+    shop_one = add_pull(session, shop, 1)
+    for pull in (blog_one, shop_two, shop_one):
+        events.record(
+            session, "queued", f"{pull.repository.name} #{pull.number}", pull_request=pull
+        )
+    session.commit()
+
+    assert messages(member_client, f"/events/?repository={shop.id}&number=1") == ["shop #1"]
+    assert messages(member_client, "/events/?number=1") == ["shop #1", "blog #1"]
+    page = member_client.get(f"/events/?repository={shop.id}&number=1").get_data(as_text=True)
+    assert "Events of acme/shop#1" in page
+    assert 'name="number" min="1" max="2147483647" value="1"' in page
+    # Coming from a PR page (by id), the form shows that PR's repository and number.
+    from_pull = member_client.get(f"/events/?pull={shop_one.id}").get_data(as_text=True)
+    assert f'<option value="{shop.id}" selected>acme/shop</option>' in from_pull
+    assert 'name="number" min="1" max="2147483647" value="1"' in from_pull
+    assert messages(member_client, f"/events/?repository={blog.id}&number=2") == []

@@ -68,7 +68,14 @@ def test_the_page_shows_the_pr_its_environment_and_latest_deploy(
     assert "<strong>alice</strong>" in page
     assert "<code>feature-12</code>" in page
     assert f'title="{pull.head_sha}"' in page
-    assert page.count('href="https://stage-3.example.com"') == 2  # header button and facts
+    # A failed deploy serves nothing: no green "Open staging", and the address, still shown as
+    # text, links the visit page, which says why.
+    assert 'href="https://stage-3.example.com"' not in page
+    assert "Open staging" not in page
+    assert (
+        f'<a class="visit-link" href="/pulls/{pull.id}/visit">https://stage-3.example.com</a>'
+        in page
+    )
     assert 'class="badge badge-failed">failed<' in page
     assert "<code>pr_" in page
     assert (
@@ -78,8 +85,9 @@ def test_the_page_shows_the_pr_its_environment_and_latest_deploy(
     assert steps == ["fetch", "build", "migrate"]  # run order, latest deploy only
     assert "OLD BUILD LOG" not in page
     assert '<pre class="log">ERROR &lt;table&gt; exists</pre>' in page
+    # The error is said once, in the block above; the failed step's full log stays one click away.
     assert re.search(
-        r'<details class="step step-failed" open>\s*<summary><span class="step-name">migrate', page
+        r'<details class="step step-failed">\s*<summary><span class="step-name">migrate', page
     )
     assert "fetched refs/pull/12/head" in page
 

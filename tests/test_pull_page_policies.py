@@ -428,29 +428,30 @@ def test_visiting_a_sleeping_environment_offers_wake_then_waits_until_ready(
 
 
 @pytest.mark.parametrize(
-    ("status", "wait", "message"),
+    ("status", "wait", "message", "refresh"),
     [
-        (EnvironmentStatus.QUEUED, "", "#23 waits in the queue for a server"),
-        (EnvironmentStatus.FAILED, "1", "The last deploy of #23 failed"),
-        (EnvironmentStatus.PROVISIONING, "", "#23 is being deployed (provisioning)"),
-        (None, "", "#23 has no staging environment now"),
+        (EnvironmentStatus.QUEUED, "", "#23 waits #1 in the queue for a server", True),
+        (EnvironmentStatus.FAILED, "1", "The last deploy of #23 failed", False),
+        (EnvironmentStatus.PROVISIONING, "", "#23&#39;s server is starting", True),
+        (None, "", "#23 has no staging environment now", False),
     ],
 )
-def test_visiting_anything_else_goes_to_the_pr_page_with_why(
+def test_visiting_anything_else_says_what_is_happening_and_waits_while_that_helps(
     member_client: FlaskClient,
     session: Session,
     clock: MovingClock,
     status: EnvironmentStatus | None,
     wait: str,
     message: str,
+    refresh: bool,
 ) -> None:
     server = None if status in {None, EnvironmentStatus.QUEUED} else add_server(session, 1)
     pull = add_pull(session, add_repository(session), 23, status=status, server=server)
     session.commit()
     response = member_client.get(f"/pulls/{pull.id}/visit" + (f"?wait={wait}" if wait else ""))
-    assert response.status_code == 302
-    assert response.location == f"/pulls/{pull.id}"
-    assert message in " ".join(flash_of(page_of(member_client, pull)))
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert ("Refresh" in response.headers) is refresh
     if status is not None:
         session.refresh(pull.environments[-1])
         assert pull.environments[-1].status is status

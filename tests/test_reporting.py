@@ -163,7 +163,9 @@ def test_deployment_follows_the_environment_from_queue_to_release(world: World) 
         "", "https://stage-1.example", "https://stage-1.example", "https://stage-1.example", "",
     ]  # fmt: skip
     assert {s["log_url"] for s in sent} == {page}
-    assert "<https://stage-1.example>" in ready_comment
+    assert f"- **Staging:** [open staging]({page}/visit) · `https://stage-1.example`" in (
+        ready_comment
+    )
     assert f"**Deployed:** {sha}" in ready_comment
     assert "Smoke" not in ready_comment, "a skipped smoke check is no smoke data"
     assert the_comment(world, number).startswith(f"{MARKER}\n**Staging environment:** released")

@@ -197,7 +197,7 @@ def test_sleep_then_wake_then_ready_on_github(world: World) -> None:
     body = the_comment(world, number)
     assert body.startswith("<!-- pullre:status -->\n**Staging environment:** ready\n")
     assert "sleeping" not in body
-    assert "/visit" not in body
+    assert "wake it" not in body
 
 
 def test_a_failed_environment_asleep_keeps_its_failure(world: World) -> None:

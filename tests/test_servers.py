@@ -427,3 +427,31 @@ def test_members_cannot_mark_a_server_clean(member_client: FlaskClient, session:
     assert response.status_code == 403
     session.refresh(server)
     assert server.dirty_reason == "left over"
+
+
+def test_the_page_offers_start_and_stop_only_where_they_can_work(
+    pool_admin: FlaskClient, ec2: Ec2Sandbox, session: Session
+) -> None:
+    running_id, stopped_id, held_id = ec2.create_instances(3, stopped=False)
+    ec2.adapter.stop(stopped_id)
+    running, stopped = add_server(session, running_id, "a"), add_server(session, stopped_id, "b")
+    held = add_server(session, held_id, "c")
+    hold(session, held)
+    running.observed_state, held.observed_state, stopped.observed_state = (
+        "running", "running", "stopped",
+    )  # fmt: skip
+    session.commit()
+
+    def offered(server: Server) -> set[str]:
+        page = pool_admin.get("/servers/").get_data(as_text=True)
+        return set(re.findall(rf'action="/servers/{server.id}/(start|stop)"', page))
+
+    assert offered(running) == {"stop"}
+    assert offered(stopped) == {"start"}
+    assert offered(held) == set()  # running, and its PR's environment keeps it up
+    # The server applies the same rule to what EC2 says now: a Start on the running one (a
+    # stale page, a script) is refused with the page's words.
+    post(pool_admin, f"/servers/{running.id}/start")
+    assert f"a ({running_id}) is already running" in pool_admin.get("/servers/").get_data(
+        as_text=True
+    )

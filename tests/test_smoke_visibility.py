@@ -157,7 +157,8 @@ def test_the_dashboard_shows_counts_and_the_first_failing_name(
 
     page = member_client.get("/").get_data(as_text=True)
     assert "<script>alert" not in page
-    assert f'class="badge smoke-failed">fail 1/2 ({html.escape(EVIL)})<' in page
+    # The failing check ran the app's own tests: the failing test is named, not the check.
+    assert 'class="badge smoke-failed">fail 1/2 (shop.smoke.test_&lt;cart&gt;)<' in page
     assert 'class="badge smoke-ok">pass 2/2<' in page
 
 
@@ -188,6 +189,10 @@ def test_the_api_carries_the_smoke_summary(
         "status": "fail",
         "counts": {"pass": 1, "warn": 0, "fail": 1, "error": 0, "timeout": 0},
         "failed": [EVIL],
+        "summary": "1 passed, 1 failed: shop.smoke.test_<cart>",
+        "failed_tests": [
+            {"check": EVIL, "name": "shop.smoke.test_<cart>", "result": "fail", "message": "boom"}
+        ],
         "time_ms": 345,
         "tier": "fast",
         "sha": env.deployed_sha,
@@ -401,7 +406,7 @@ def test_pullre_smoke_follows_the_results_only_on_change(world: World) -> None:
         ("pending", f"Waiting for the deploy of {sha[:7]}"),
         ("pending", f"Running smoke checks on {sha[:7]}"),
         ("success", "2 passed"),
-        ("failure", f"1 passed, 1 failed: {EVIL}"),
+        ("failure", "1 passed, 1 failed: shop.smoke.test_<cart>"),
     ]
     deploy = [
         s["state"]
@@ -412,7 +417,7 @@ def test_pullre_smoke_follows_the_results_only_on_change(world: World) -> None:
     (comment,) = world.standin.repo(OWNER, NAME).comments[number]
     body = comment["body"]
     assert "- **Smoke checks:** failed (1 passed, 1 failed, deep tier)" in body
-    assert "not passing: `<script>alert(1)</script>`" in body, "names stay in a code span"
+    assert "not passing: `shop.smoke.test_<cart>`" in body, "names stay in a code span"
     with world.sessions() as session:
         env = session.scalars(select(Environment)).one()
         assert env.status is EnvironmentStatus.READY

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.clock import Clock
+from pullre.environments import action_rules
 from pullre.environments.active import active_environment
-from pullre.models import EnvironmentStatus, PullRequest, PullRequestState, SleepReason, User
+from pullre.models import Environment, EnvironmentStatus, PullRequest, SleepReason, User
 from pullre.policies import sleep
 from pullre.scenarios.acceptance import is_author
 
@@ -23,11 +24,25 @@ class ActionRefused(Exception):
     """The action does not apply to the PR as it stands; the message says why."""
 
 
+def _require(action: str, pull: PullRequest, environment: Environment | None) -> None:
+    """Refuse what :mod:`pullre.environments.action_rules` says does not apply now."""
+    refused = action_rules.why_not(action, pull, environment)
+    if refused is not None:
+        raise ActionRefused(refused)
+
+
+def _on(action: str, pull: PullRequest, environment: Environment | None) -> Environment:
+    """The environment an action acts on, once the rules allow the action."""
+    _require(action, pull, environment)
+    if environment is None:  # every rule that acts on an environment refuses None first
+        raise ActionRefused(f"#{pull.number} has no environment")
+    return environment
+
+
 def redeploy(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
     """The agent deploys the PR's head again on its next pass, even if it runs already."""
     environment = active_environment(session, pull)
-    if environment is None or environment.server_id is None:
-        raise ActionRefused(f"#{pull.number} has no server to redeploy on")
+    environment = _on(action_rules.REDEPLOY, pull, environment)
     environment.deploy_requested_at = clock()
     environment.last_activity_at = clock()
     events.record(
@@ -47,8 +62,7 @@ def reset_data(session: Session, pull: PullRequest, *, actor: str, clock: Clock)
     than left serving half a database.
     """
     environment = active_environment(session, pull)
-    if environment is None or environment.schema_name is None:
-        raise ActionRefused(f"#{pull.number} has no schema to reset")
+    environment = _on(action_rules.RESET_DATA, pull, environment)
     environment.schema_ready_at = None
     environment.deploy_requested_at = clock()
     events.record(
@@ -62,10 +76,9 @@ def reset_data(session: Session, pull: PullRequest, *, actor: str, clock: Clock)
 
 def release(session: Session, pull: PullRequest, *, actor: str) -> None:
     """Give the server back and keep the PR out of the queue until un-parked, pushed or reopened."""
-    if pull.parked:
-        raise ActionRefused(f"#{pull.number} is already released")
-    pull.parked = True
     environment = active_environment(session, pull)
+    _require(action_rules.RELEASE, pull, environment)
+    pull.parked = True
     if environment is not None and environment.status is not EnvironmentStatus.RELEASING:
         environment.status = EnvironmentStatus.RELEASING
     events.record(
@@ -75,10 +88,7 @@ def release(session: Session, pull: PullRequest, *, actor: str) -> None:
 
 def unpark(session: Session, pull: PullRequest, *, actor: str) -> None:
     """Let a released PR queue for a server again."""
-    if not pull.parked:
-        raise ActionRefused(f"#{pull.number} is not released")
-    if pull.state is not PullRequestState.OPEN:
-        raise ActionRefused(f"#{pull.number} is {pull.state.value}")
+    _require(action_rules.UNPARK, pull, None)
     pull.parked = False
     events.record(
         session,
@@ -96,9 +106,7 @@ def request_smoke(session: Session, pull: PullRequest, *, actor: str, clock: Clo
     about to run, and a failed one needs a redeploy rather than more checks.
     """
     environment = active_environment(session, pull)
-    if environment is None or environment.status is not EnvironmentStatus.READY:
-        state = environment.status.value if environment is not None else "not deployed"
-        raise ActionRefused(f"#{pull.number} is {state}; deep smoke checks need it ready")
+    environment = _on(action_rules.SMOKE, pull, environment)
     environment.smoke_requested_at = clock()
     events.record(
         session,
@@ -112,18 +120,14 @@ def request_smoke(session: Session, pull: PullRequest, *, actor: str, clock: Clo
 def wake(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
     """Start a sleeping environment again; it is ready once its agent has redeployed."""
     environment = active_environment(session, pull)
-    if environment is None or environment.status is not EnvironmentStatus.SLEEPING:
-        state = environment.status.value if environment is not None else "not on the pool"
-        raise ActionRefused(f"#{pull.number} is {state}, not sleeping")
+    environment = _on(action_rules.WAKE, pull, environment)
     sleep.wake(session, environment, why="woken", clock=clock, actor=actor)
 
 
 def put_to_sleep(session: Session, pull: PullRequest, *, actor: str, clock: Clock) -> None:
     """Stop the instance now, keeping the server and the data for this PR."""
     environment = active_environment(session, pull)
-    if environment is None or environment.status not in sleep.SLEEPABLE:
-        state = environment.status.value if environment is not None else "not on the pool"
-        raise ActionRefused(f"#{pull.number} is {state}; only a ready or failed one can sleep")
+    environment = _on(action_rules.SLEEP, pull, environment)
     sleep.put_to_sleep(session, environment, reason=SleepReason.BY_HAND, clock=clock, actor=actor)
 
 

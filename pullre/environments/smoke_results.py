@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pullre.environments.deploys import STEPS
 from pullre.models import DeployStep, Environment, StepStatus
-from pullre.smoke.results import short_label
+from pullre.smoke.results import failed_tests, short_label, summary
 
 SMOKE_STEP = STEPS[-1]
 
@@ -78,6 +78,8 @@ class SmokeResults:
             "status": r["status"],
             "counts": r["counts"],
             "failed": r["failed"],
+            "summary": summary(r),
+            "failed_tests": failed_tests(r),
             "time_ms": r["time_ms"],
             "tier": r["tier"],
             "sha": self.sha,

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from pullre.environments.smoke_results import smoke_badges
+from pullre.environments.visit_status import badge_label
 from pullre.github.port import web_url
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
@@ -170,7 +171,7 @@ def dashboard_page(
                 head_sha=pull.head_sha,
                 github_url=f"{web}/{owner}/{name}/pull/{pull.number}",
                 parked=pull.parked,
-                status=env.status.value if env else None,
+                status=badge_label(env) if env else None,
                 server=(server_name or instance_id) if instance_id else None,
                 staging_url=url or None,
                 queue_position=place,

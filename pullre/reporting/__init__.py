@@ -4,5 +4,6 @@ Modules: ``facts`` (what a PR's reports are made of, read in one short transacti
 (the Markdown of pullre's one PR comment), ``sender`` (sends only what changed, paced).
 
 May import: the GitHub port, ``scenarios``, ``cost``, ``policies``, ``smoke`` (result text),
-``environments.status`` and the shared top level. Never ``web``, ``cli`` or ``sandbox``.
+``environments.status``, ``environments.error_text`` and ``environments.visit_status`` (the words
+people read for an environment) and the shared top level. Never ``web``, ``cli`` or ``sandbox``.
 """

@@ -224,6 +224,18 @@ def _expiry(view: CommentView) -> str | None:
     )
 
 
+def _staging_line(view: CommentView) -> str | None:
+    """The visit link, which works whatever the environment is doing (it opens the app when it
+    is up, else says what is happening and waits), with the raw address beside it as text."""
+    url = link(view.staging_url) if view.staging_url else None
+    if url is None:
+        return None
+    visit = named_link("open staging", view.visit_url) if view.visit_url else None
+    if visit is None:
+        return url
+    return f"{visit} · `{url[1:-1]}`"  # quoted by link(): no backtick can end the code span
+
+
 def render(view: CommentView) -> str:
     lines = [MARKER, f"**Staging environment:** {_status(view)}", ""]
     if view.approval_by is not None:
@@ -231,9 +243,9 @@ def render(view: CommentView) -> str:
     expiry = _expiry(view)
     if expiry:
         lines.append(expiry)
-    url = link(view.staging_url) if view.staging_url else None
+    url = _staging_line(view)
     if url:
-        lines.append(f"- **URL:** {url}")
+        lines.append(f"- **Staging:** {url}")
     if view.queue_position is not None:
         lines.append(f"- **Queue:** {queue_text(view.queue_position)}")
     if view.earlier_release is not None:

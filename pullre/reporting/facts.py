@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from pullre.clock import Clock
 from pullre.cost.pricing import Cost, environment_costs
+from pullre.environments.error_text import plain_error
 from pullre.environments.status import queue_positions
+from pullre.environments.visit_status import is_smoke_failure
 from pullre.github.port import CommitState, DeploymentState
 from pullre.models import (
     DeployStep,
@@ -35,7 +37,7 @@ from pullre.policies.savings import EXPIRABLE
 from pullre.policies.sleep import last_touched
 from pullre.reporting.comment import CommentView
 from pullre.scenarios.acceptance import standings_for
-from pullre.smoke.results import counts_text, summary
+from pullre.smoke.results import counts_text, failing_names, summary
 from pullre.trust.approval import awaiting_approval, who_can_approve
 
 #: A closed PR is still looked at for this long after its environment went away, so its final
@@ -232,6 +234,9 @@ def comment_view(
     released = env.status in _RELEASED
     sleeping = env.status is EnvironmentStatus.SLEEPING
     status = _PHRASE[env.status]
+    smoke_failing = is_smoke_failure(env.status, env.last_error)
+    if smoke_failing:
+        status = "smoke failing — the app runs, but some of its smoke checks fail"
     if state == "in_progress" and env.status in {
         EnvironmentStatus.READY,
         EnvironmentStatus.FAILED,
@@ -248,8 +253,9 @@ def comment_view(
         queue_position=env.queue_position,
         deployed_sha=env.deployed_sha if serving else None,
         smoke=_smoke_line(env) if serving else None,
-        smoke_failed=tuple((env.smoke_results or {}).get("failed", ())) if serving else (),
-        last_error=env.last_error if not released else None,
+        smoke_failed=tuple(failing_names(env.smoke_results or {})) if serving else (),
+        # One error block: a smoke failure is told by the smoke line, not again as an error.
+        last_error=plain_error(env.last_error) if not released and not smoke_failing else None,
         page_url=page_url or None,
         scenarios=pull.scenarios,
         sleeping_since=(env.slept_at or _EPOCH) if sleeping else None,

@@ -34,6 +34,7 @@ from pullre.models import (
     Repository,
     Server,
 )
+from pullre.servers import power_rules
 
 #: EC2's instance id shape: "i-" and 8 (old) or 17 (current) hex digits.
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -201,28 +202,22 @@ def start_server(session: Session, ec2: Ec2, server: Server) -> str:
 def stop_server(session: Session, ec2: Ec2, server: Server) -> str:
     """Stop the instance by hand; refused while an active environment holds it, because the
     reconciler would only start it again for that PR."""
-    environment = holder(session, server)
-    if environment is not None:
-        raise ServerError(
-            f"{_label(server)} is held by an active environment ({environment.status.value}); "
-            "it stops when that environment is released"
-        )
     return _change(session, ec2, server, "stop")
 
 
 def _change(session: Session, ec2: Ec2, server: Server, action: str) -> str:
     """Look at the instance first: acting while EC2 moves it on would race that move."""
     label = _label(server)
+    environment = holder(session, server)
+    held_by = f"an active environment ({environment.status.value})" if environment else None
     try:
         info = ec2.describe([server.instance_id]).get(server.instance_id)
         if info is None:
             raise ServerError(f"EC2 does not know {server.instance_id} (terminated?)")
         server.observed_state = info.state
-        if info.in_transition:
-            raise ServerError(f"{label} is {info.state}; try again once it has settled")
-        settled = "running" if action == "start" else "stopped"
-        if info.state == settled:
-            raise ServerError(f"{label} is already {settled}")
+        refused = power_rules.why_not(action, label, info.state, held_by)
+        if refused is not None:
+            raise ServerError(refused)
         state = ec2.start(server.instance_id) if action == "start" else ec2.stop(server.instance_id)
     except Ec2Error as exc:
         server.last_error = str(exc)

@@ -136,14 +136,50 @@ def counts_text(results: dict[str, Any]) -> str:
     return ", ".join(parts) or "no checks"
 
 
+_PASSING = frozenset({"pass", "warn"})
+
+
+def failed_tests(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Every app test that failed or errored inside a check, with the check it ran in."""
+    found = []
+    for check in results.get("checks") or []:
+        for test in check.get("tests") or [] if isinstance(check, dict) else []:
+            if isinstance(test, dict) and test.get("result") not in _PASSING:
+                found.append({"check": str(check.get("name", "")), **test})
+    return found
+
+
+def failing_names(results: dict[str, Any]) -> list[str]:
+    """What did not pass, most precisely named: a failing check that ran an app's own tests is
+    named by its failing tests (``shop.smoke.CheckoutTest.test_pay``), any other by itself."""
+    tests: dict[str, list[str]] = {}
+    for test in failed_tests(results):
+        tests.setdefault(test["check"], []).append(str(test.get("name", "")))
+    names: list[str] = []
+    for name in results.get("failed") or []:
+        names += tests.get(str(name)) or [str(name)]
+    return names
+
+
 def summary(results: dict[str, Any], limit: int = 140) -> str:
-    """``5 passed, 1 failed: checkout page``, cut to ``limit`` (GitHub keeps 140 characters of a
-    commit status description, and a cut in the middle of a count would misstate it)."""
+    """``3 passed, 1 failed: shop.smoke.CheckoutTest.test_pay``, within ``limit`` (GitHub keeps
+    140 characters of a commit status description): as many failing names as fit whole, then
+    ``and N more``, so a cut never misstates a count or half a name."""
     text = counts_text(results)
-    failed = [str(name) for name in results.get("failed") or []]
-    if failed:
-        text += ": " + ", ".join(failed)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    names = failing_names(results)
+    if not names:
+        return text[:limit]
+    text, shown = f"{text}: {names[0]}", 1
+    for name in names[1:]:
+        left = len(names) - shown - 1
+        candidate = f"{text}, {name}"
+        if len(candidate + (f" and {left} more" if left else "")) > limit:
+            break
+        text, shown = candidate, shown + 1
+    more = f" and {len(names) - shown} more" if shown < len(names) else ""
+    if len(text) + len(more) > limit:  # the first name alone is too long: cut it, keep the rest
+        text = text[: limit - len(more) - 1] + ELLIPSIS
+    return text + more
 
 
 def short_label(results: dict[str, Any], width: int = 30) -> str:
@@ -154,7 +190,7 @@ def short_label(results: dict[str, Any], width: int = 30) -> str:
     status = str(results.get("status", ""))
     if status == "pass":
         return f"pass {total - bad}/{total}"
-    failed = [str(name) for name in results.get("failed") or []]
+    failed = failing_names(results)
     label = f"{status} {bad}/{total}"
     if failed:
         first = failed[0]

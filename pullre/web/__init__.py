@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pullre.config import Settings
 from pullre.db import make_engine, make_session_factory
@@ -19,6 +20,7 @@ from pullre.web import (
     agent_api,
     api,
     auth,
+    bounded_numbers,
     dashboard,
     db_session,
     errors,
@@ -61,6 +63,7 @@ def create_app(
         template_folder=str(REPO_ROOT / "templates"),
         static_folder=str(REPO_ROOT / "static"),
     )
+    bounded_numbers.init_app(app)  # before any blueprint adds an <int:...> route
     app.config.update(
         SECRET_KEY=resolve_secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
@@ -71,6 +74,9 @@ def create_app(
         MAX_CONTENT_LENGTH=errors.MAX_REQUEST_BYTES,
     )
     app.extensions["pullre.settings"] = settings
+    if settings.controller.trusted_proxies:
+        proxies = settings.controller.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.controller.database_url))
 

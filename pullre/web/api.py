@@ -33,7 +33,7 @@ from pullre.policies import sleep
 from pullre.policies.savings import PoolPolicies
 from pullre.servers.registry import server_rows
 from pullre.trust import approval
-from pullre.web import activity
+from pullre.web import activity, api_by_number
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
     Policies,
@@ -44,6 +44,7 @@ from pullre.web.api_pulls import (
     pull_detail,
 )
 from pullre.web.auth import SessionUser
+from pullre.web.bounded_numbers import query_int
 from pullre.web.db_session import get_session, writing
 from pullre.web.request_clock import clock
 
@@ -112,18 +113,9 @@ def _policies() -> Policies:
     )
 
 
-def _positive_int(name: str, default: int | None = None) -> int | None:
-    raw = request.args.get(name, "")
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise BadRequest(f"{name!r} must be a whole number from 1")
-    return int(raw)
-
-
 def _paging() -> tuple[int, int]:
-    page = _positive_int("page", 1) or 1
-    per_page = min(_positive_int("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    page = query_int("page", 1) or 1
+    per_page = min(query_int("per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE, MAX_PER_PAGE)
     return page, per_page
 
 
@@ -294,6 +286,13 @@ def approve(pull_id: int) -> tuple[Response, int]:
     return jsonify(ok=True, approved_sha=target.approved_sha), 202
 
 
+@blueprint.get("/repos/<owner>/<name>/pulls/<int:number>")
+@blueprint.post("/repos/<owner>/<name>/pulls/<int:number>/<action>")
+def by_number(owner: str, name: str, number: int, action: str | None = None) -> Any:
+    """The PR routes by repository and PR number, beside the id routes (see api_by_number)."""
+    return api_by_number.dispatch(blueprint.url_prefix or "", owner, name, number, action)
+
+
 @blueprint.get("/servers")
 def servers() -> Response:
     _require_admin()
@@ -341,9 +340,9 @@ def event_log() -> Response:
     conditions = []
     if kind := request.args.get("kind", "").strip():
         conditions.append(Event.kind == kind)
-    if (pull_id := _positive_int("pull")) is not None:
+    if (pull_id := query_int("pull")) is not None:
         conditions.append(Event.pull_request_id == pull_id)
-    if (server_id := _positive_int("server")) is not None:
+    if (server_id := query_int("server")) is not None:
         conditions.append(Event.server_id == server_id)
     page, per_page = _paging()
     session = get_session()

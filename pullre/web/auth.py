@@ -6,6 +6,7 @@ private by default: forgetting a decorator cannot publish a page.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from flask import (
     abort,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -25,10 +27,15 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response as BaseResponse
 
+from pullre import events
+from pullre.accounts import login_throttle
 from pullre.accounts import user_accounts as accounts
 from pullre.models import Role, User
 from pullre.web.db_session import get_session
 from pullre.web.forms import LoginForm
+from pullre.web.request_clock import now as clock_now
+
+log = logging.getLogger(__name__)
 
 #: Endpoints anyone may reach. Everything else needs a logged-in user.
 #: The webhook authenticates itself with its signature instead, /metrics with its bearer token.
@@ -51,6 +58,8 @@ class SessionUser:
     id: int
     username: str
     role: Role
+    #: The user's ``session_generation`` when this session began; see :func:`_load_user`.
+    generation: int = 0
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False
@@ -60,11 +69,17 @@ class SessionUser:
         return self.role is Role.ADMIN
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session cookie carries: the id and the generation it was issued for."""
+        return f"{self.id}.{self.generation}"
 
     @classmethod
     def of(cls, user: User) -> SessionUser:
-        return cls(id=user.id, username=user.username, role=user.role)
+        return cls(
+            id=user.id,
+            username=user.username,
+            role=user.role,
+            generation=user.session_generation or 0,
+        )
 
 
 def init_app(app: Flask) -> None:
@@ -76,11 +91,26 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
 
 
-def _load_user(user_id: str) -> SessionUser | None:
-    user = get_session().get(User, int(user_id)) if user_id.isdigit() else None
-    if user is None or not user.active:
+def _load_user(session_id: str) -> SessionUser | None:
+    """The session's user, unless it was deactivated or its sessions were ended since.
+
+    Logout and a password change raise the user's generation, so a cookie issued before (copied
+    to another browser, or stolen) no longer matches and counts as logged out.
+    """
+    user_id, _, generation = session_id.partition(".")
+    if not (user_id.isascii() and user_id.isdigit() and generation.isascii()):
+        return None
+    if not generation.isdigit() or len(user_id) > 18:
+        return None
+    user = get_session().get(User, int(user_id))
+    if user is None or not user.active or int(generation) != (user.session_generation or 0):
         return None
     return SessionUser.of(user)
+
+
+def end_sessions(user: User) -> None:
+    """End every login session of ``user`` (the caller commits)."""
+    user.session_generation = (user.session_generation or 0) + 1
 
 
 def wants_json() -> bool:
@@ -125,17 +155,64 @@ def login() -> BaseResponse | str:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(get_session(), form.username.data, form.password.data)
-        if user is not None:
-            login_user(SessionUser.of(user))
-            return redirect(_safe_next(request.args.get("next")))
-        form.password.errors.append("Unknown user or wrong password.")
+        return _attempt(form)
     status = 200 if not form.is_submitted() else 401
     return render_template("login.html", form=form), status  # type: ignore[return-value]
 
 
+def _attempt(form: LoginForm) -> BaseResponse:
+    """Check a submitted password, unless this account or address is locked for now."""
+    session, now = get_session(), clock_now()
+    username, address = form.username.data or "", request.remote_addr
+    keys = login_throttle.Keys.of(username, address)
+    wait = login_throttle.seconds_locked(session, keys, now)
+    if wait:
+        log.warning("login refused for %r from %s: locked for %d s", username, address, wait)
+        return _refused(form, wait)
+    user = accounts.authenticate(session, username, form.password.data or "")
+    if user is not None:
+        login_throttle.forget_account(session, keys)
+        session.commit()
+        login_user(SessionUser.of(user))
+        return redirect(_safe_next(request.args.get("next")))
+    wait = login_throttle.record_failure(session, keys, now)
+    locked = f"; locked for {wait} s" if wait else ""
+    events.record(
+        session,
+        "login.failed",
+        f"failed login for {username[:100]!r} from {address}{locked}",
+        username=username[:100],
+        address=address,
+    )
+    session.commit()
+    if wait:
+        return _refused(form, wait)
+    form.password.errors.append("Unknown user or wrong password.")
+    return _form(form, 401)
+
+
+def _refused(form: LoginForm, wait: int) -> BaseResponse:
+    form.password.errors.append(
+        f"Too many failed logins. Wait {wait} second{'s' if wait != 1 else ''} and try again."
+    )
+    response = _form(form, 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _form(form: LoginForm, status: int) -> BaseResponse:
+    return make_response(render_template("login.html", form=form), status)
+
+
 @blueprint.post("/logout")
 def logout() -> BaseResponse:
+    """Ends this session and every other one of the same user (another browser, a copied
+    cookie): a person who logs out expects to be out."""
+    session = get_session()
+    user = session.get(User, current_user.id)
+    if user is not None:
+        end_sessions(user)
+        session.commit()
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -26,6 +26,7 @@ from pullre.overview.dashboard import (
 )
 from pullre.overview.pool_usage import hourly_usage, usage_chart
 from pullre.servers.registry import age
+from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
 from pullre.web.request_clock import now as clock_now
 
@@ -41,9 +42,9 @@ def _filter() -> DashboardFilter:
     """The query string's filter; unknown values are ignored rather than answered with a 400."""
     status = request.args.get("status", "")
     return DashboardFilter(
-        repository_id=request.args.get("repository", type=int),
+        repository_id=lenient_query_int("repository"),
         status=status if status in STATUS_CHOICES else None,
-        page=request.args.get("page", 1, type=int) or 1,
+        page=lenient_query_int("page", 1) or 1,
     )
 
 

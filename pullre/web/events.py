@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, render_template, request
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from pullre.models import Event, PullRequest, Repository, Server
 from pullre.overview.dashboard import repository_choices
+from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("events", __name__, url_prefix="/events")
@@ -27,6 +28,8 @@ class EventFilter:
     kind: str | None = None
     repository_id: int | None = None
     pull_request_id: int | None = None
+    #: The PR number people know (``#42``), within ``repository_id`` when one is chosen.
+    number: int | None = None
     server_id: int | None = None
     before: int | None = None
 
@@ -36,6 +39,7 @@ class EventFilter:
             "kind": self.kind,
             "repository": self.repository_id,
             "pull": self.pull_request_id,
+            "number": self.number,
             "server": self.server_id,
         }
         values.update(changes)
@@ -58,10 +62,11 @@ class EventRow:
 def _filter() -> EventFilter:
     return EventFilter(
         kind=request.args.get("kind", "").strip() or None,
-        repository_id=request.args.get("repository", type=int),
-        pull_request_id=request.args.get("pull", type=int),
-        server_id=request.args.get("server", type=int),
-        before=request.args.get("before", type=int),
+        repository_id=lenient_query_int("repository"),
+        pull_request_id=lenient_query_int("pull"),
+        number=lenient_query_int("number"),
+        server_id=lenient_query_int("server"),
+        before=lenient_query_int("before"),
     )
 
 
@@ -82,6 +87,8 @@ def event_rows(session: Session, where: EventFilter, limit: int = PAGE_SIZE) -> 
         query = query.where(Event.repository_id == where.repository_id)
     if where.pull_request_id is not None:
         query = query.where(Event.pull_request_id == where.pull_request_id)
+    if where.number is not None:
+        query = query.where(Event.pull_request_id.in_(_numbered(where)))
     if where.server_id is not None:
         query = query.where(Event.server_id == where.server_id)
     if where.before is not None:
@@ -98,6 +105,14 @@ def event_rows(session: Session, where: EventFilter, limit: int = PAGE_SIZE) -> 
     ]
 
 
+def _numbered(where: EventFilter) -> Select[int]:
+    """The ids of the PRs numbered ``where.number`` (in the chosen repository, if any)."""
+    query = select(PullRequest.id).where(PullRequest.number == where.number)
+    if where.repository_id is not None:
+        query = query.where(PullRequest.repository_id == where.repository_id)
+    return query
+
+
 @blueprint.get("/")
 def index() -> str:
     session = get_session()
@@ -111,6 +126,13 @@ def index() -> str:
         .order_by(Server.name, Server.instance_id)
     ).all()
     pull = session.get(PullRequest, where.pull_request_id) if where.pull_request_id else None
+    if pull is None and where.number is not None and where.repository_id is not None:
+        pull = session.scalar(
+            select(PullRequest).where(
+                PullRequest.repository_id == where.repository_id,
+                PullRequest.number == where.number,
+            )
+        )
     return render_template(
         "events/index.html",
         rows=rows[:PAGE_SIZE],

@@ -1,21 +1,24 @@
 """``/pulls/<id>/visit``: the link the PR comment gives, which sends a reviewer to the app.
 
 It is activity (idle sleep and expiry start over) and otherwise never changes anything on a
-GET: a ready environment redirects to its staging URL; a sleeping one offers a Wake button (a
-POST with the CSRF token); after waking, this page refreshes itself (an HTTP ``Refresh``
-header, so no script is needed) until the environment is ready and then sends the visitor on.
-Anything else goes to the PR page, which says why there is nothing to visit.
+GET: an environment whose app serves (ready, or up with failing smoke checks) redirects to its
+staging URL; a sleeping one offers a Wake button (a POST with the CSRF token); any other says
+what is happening (queued #3, deploying step 4 of 7 for 40 s, failed and why) and, while that
+moves towards ready by itself, refreshes itself (an HTTP ``Refresh`` header, so no script is
+needed) until it can send the visitor on. :mod:`pullre.environments.visit_status` decides.
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from pullre.environments.active import active_environment
-from pullre.models import Environment, EnvironmentStatus, PullRequest
+from pullre.environments.visit_status import visit_status
+from pullre.models import EnvironmentStatus, PullRequest
 from pullre.web import activity
 from pullre.web.db_session import get_session
+from pullre.web.request_clock import now
 
 REFRESH_SECONDS = 5
 #: Statuses a woken environment passes through on its way to ready.
@@ -33,43 +36,29 @@ def visit(pull_request_id: int) -> Response:
     pull = session.get(PullRequest, pull_request_id)
     if pull is None:
         abort(404)
-    environment = active_environment(session, pull)
-    server = environment.server if environment is not None else None
-    url = server.staging_url if server is not None else ""
-    status = environment.status if environment is not None else None
-    if status is EnvironmentStatus.READY and url:
-        return redirect(url, code=303)
-    waiting = request.args.get("wait") == "1"
-    if status is EnvironmentStatus.SLEEPING or (waiting and status in WAKING):
-        response = make_response(
-            render_template(
-                "pulls/visit.html",
-                pull=pull,
-                environment=environment,
-                waking=status in WAKING,
-                refresh_seconds=REFRESH_SECONDS,
-                title=f"Visit {pull.repository.full_name}#{pull.number}",
-            )
+    # The current stay, else the last one: a released stay still says why it ended.
+    environment = active_environment(session, pull) or (
+        pull.environments[-1] if pull.environments else None
+    )
+    status = visit_status(session, pull, environment, now())
+    if status.app_url:
+        return redirect(status.app_url, code=303)
+    sleeping = environment is not None and environment.status is EnvironmentStatus.SLEEPING
+    response = make_response(
+        render_template(
+            "pulls/visit.html",
+            pull=pull,
+            environment=environment,
+            status=status,
+            sleeping=sleeping,
+            waking=request.args.get("wait") == "1"
+            and environment is not None
+            and environment.status in WAKING,
+            refresh_seconds=REFRESH_SECONDS,
+            title=f"Visit {pull.repository.full_name}#{pull.number}",
         )
-        if status in WAKING:
-            response.headers["Refresh"] = str(REFRESH_SECONDS)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-    flash(_why_not(pull, environment), "info")
-    return redirect(url_for("pulls.show", pull_request_id=pull_request_id))
-
-
-def _why_not(pull: PullRequest, environment: Environment | None) -> str:
-    number = f"#{pull.number}"
-    if environment is None:
-        return f"{number} has no staging environment now, so there is nothing to visit."
-    status = environment.status
-    if status is EnvironmentStatus.QUEUED:
-        return f"{number} waits in the queue for a server; visit it once it is ready."
-    if status in WAKING:
-        return f"{number} is being deployed ({status.value}); visit it again once it is ready."
-    if status is EnvironmentStatus.FAILED:
-        return f"The last deploy of {number} failed; see why below."
-    if status is EnvironmentStatus.READY:
-        return f"{number} is ready but its server has no staging URL; ask an admin to set one."
-    return f"{number} is {status.value}; there is nothing to visit."
+    )
+    if status.in_flight:
+        response.headers["Refresh"] = str(REFRESH_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response

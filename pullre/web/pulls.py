@@ -32,10 +32,13 @@ from werkzeug.wrappers import Response
 
 from pullre.config import Settings
 from pullre.cost.pricing import hours, money
-from pullre.environments import actions
+from pullre.environments import action_rules, actions
+from pullre.environments.error_text import plain_error
 from pullre.environments.smoke_results import latest_smoke
 from pullre.environments.status import pull_detail
+from pullre.environments.visit_status import visit_status
 from pullre.github.port import web_url
+from pullre.models import ACTIVE_ENVIRONMENT_STATUSES as ACTIVE
 from pullre.models import PullRequest, User
 from pullre.policies import sleep
 from pullre.policies.facts import policy_view
@@ -100,6 +103,11 @@ def show(pull_request_id: int) -> str:
             ttl=PoolPolicies.from_settings(settings.pool).ttl,
             currency=settings.cost.currency,
             now=clock()(),
+        ),
+        visit=visit_status(session, pull, environment, clock()()),
+        plain_error=plain_error,
+        refused=action_rules.refusals(
+            pull, environment if environment and environment.status in ACTIVE else None
         ),
         may_pin=actions.may_pin(me, pull),
         may_unpin=actions.may_pin(me, pull) or me.username == pull.pinned_by,

@@ -38,8 +38,9 @@ from pullre.scenarios import acceptance as scenarios
 from pullre.scenarios import authoring
 from pullre.scenarios import sources as scenario_sources
 from pullre.scenarios.markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
-from pullre.web import request_clock
-from pullre.web.db_session import get_session
+from pullre.web import activity, request_clock
+from pullre.web.bounded_numbers import form_int
+from pullre.web.db_session import get_session, writing
 
 blueprint = Blueprint("scenarios", __name__)
 #: The GitHub port once built (tests put theirs here), and the factory create_app was given.
@@ -221,8 +222,12 @@ def _read_repository(pull: PullRequest, *, force: bool = False) -> None:
         fetched.complete = False
     else:
         fetched = scenario_sources.fetch(github, owner, name, sha)
-    scenario_sources.store(session, pull, fetched, system_clock)
-    session.commit()
+    # The page is a GET, whose session only reads: the result is stored in a write
+    # transaction of its own, which the read session's next transaction then sees.
+    with writing() as write:
+        fresh = write.get(PullRequest, pull.id)
+        if fresh is not None:
+            scenario_sources.store(write, fresh, fetched, system_clock)
 
 
 @blueprint.get("/pulls/<int:pull_request_id>/scenarios")
@@ -261,7 +266,7 @@ def refresh(pull_request_id: int) -> Response:
 @blueprint.post("/pulls/<int:pull_request_id>/scenarios/attach")
 def attach(pull_request_id: int) -> Response:
     pull, session = _pull(pull_request_id), get_session()
-    scenario = session.get(Scenario, request.form.get("scenario_id", type=int) or 0)
+    scenario = session.get(Scenario, form_int("scenario_id") or 0)
     if scenario is None or scenario.pull_request_id is not None:
         abort(400)
     scenarios.attach(session, pull, scenario, current_user.username)
@@ -322,8 +327,12 @@ def step(run_id: int, number: int) -> Response | str:
     if not 1 <= number <= len(run.steps):
         abort(404)
     session = get_session()
-    sleep.touch(session, pull, _clock())
-    session.commit()
+    if request.method == "POST":
+        sleep.touch(session, pull, _clock())
+        session.commit()
+    else:  # a GET's session only reads: the touch gets a write transaction of its own
+        session.commit()
+        activity.touch(pull.id)
     if request.method == "POST":
         try:
             scenarios.record_step(

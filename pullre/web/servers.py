@@ -36,10 +36,12 @@ from pullre.config import Settings
 from pullre.ec2.port import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage
 from pullre.models import Server
 from pullre.policies import office_hours
+from pullre.servers import power_rules
 from pullre.servers import registry as servers
 from pullre.servers import settings as server_settings
 from pullre.web import request_clock
 from pullre.web.auth import require_admin
+from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
 
 blueprint = Blueprint("servers", __name__, url_prefix="/servers")
@@ -118,8 +120,13 @@ def _ec2_listing() -> tuple[InstancePage | None, str | None]:
 
 
 def _page_size() -> int:
-    size = request.args.get("per_page", type=int) or DEFAULT_PAGE_SIZE
+    size = lenient_query_int("per_page") or DEFAULT_PAGE_SIZE
     return min(max(size, MIN_PAGE_SIZE), MAX_PAGE_SIZE)
+
+
+def _power_refused(action: str, server: Server, held_by: str | None = None) -> str | None:
+    """The page's Start/Stop follow the rule the actions enforce, on the last observed state."""
+    return power_rules.why_not(action, server.instance_id, server.observed_state, held_by)
 
 
 def settings() -> Settings:
@@ -150,6 +157,7 @@ def index() -> str:
         now=request_clock.now(),
         age=servers.age,
         runs_as_text=servers.RUNS_AS_TEXT,
+        power_refused=_power_refused,
     )
 
 

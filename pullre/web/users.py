@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from pullre import events
 from pullre.accounts import user_accounts as accounts
 from pullre.models import Role, User
-from pullre.web.auth import require_admin
+from pullre.web.auth import SessionUser, end_sessions, require_admin
 from pullre.web.db_session import commit_or_report_duplicate, get_session
 from pullre.web.forms import UserForm
 
@@ -61,10 +61,15 @@ def _save(form: UserForm, user: User) -> bool:
         return False
     if form.password.data:
         user.password_hash = accounts.hash_password(form.password.data)
+        if user.id is not None:
+            end_sessions(user)  # a reset password must lock out whoever held the old one
     user.username, user.role, user.active = form.username.data, role, active
     session.add(user)
     events.record(session, "user.saved", f"user {user.username} saved ({role.value})")
-    return commit_or_report_duplicate(form.username.errors, message)
+    saved = commit_or_report_duplicate(form.username.errors, message)
+    if saved and user.id == current_user.id:
+        login_user(SessionUser.of(user))  # the admin who changed their own password stays in
+    return saved
 
 
 @blueprint.route("/new", methods=["GET", "POST"])

@@ -1,0 +1,133 @@
+"""What a person who follows a PR's visit link should see: the app, or what is happening.
+
+The visit link (``/pulls/<id>/visit``) is the one staging link pullre gives people, on every
+page and in the PR comment, because the raw staging URL refuses connections whenever the
+environment is not serving. This module decides, for the link and for the badges beside it,
+whether the app can be opened now and otherwise says in words what is going on and whether
+waiting will help (the page then refreshes itself until it can send the visitor on).
+
+An app whose fast smoke checks failed is up and answering: its environment is ``failed`` for
+the reconciler, but a person may open it, and it is called ``smoke failing``, not ``failed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from pullre.environments.deploys import STEPS
+from pullre.environments.error_text import error_summary
+from pullre.environments.status import latest_deploy_steps, queue_position
+from pullre.models import DeployStep, Environment, EnvironmentStatus, PullRequest, StepStatus
+
+SMOKE_FAILING = "smoke failing"
+SMOKE_FAILED_PREFIX = f"{STEPS[-1]} failed:"
+#: Statuses that move towards ready on their own: the visit page keeps checking.
+IN_FLIGHT = frozenset(
+    {EnvironmentStatus.QUEUED, EnvironmentStatus.PROVISIONING, EnvironmentStatus.DEPLOYING}
+)
+
+
+@dataclass(frozen=True)
+class VisitStatus:
+    """Where the visit link leads now."""
+
+    #: The word for badges: an environment status, or ``smoke failing``, or ``none``.
+    label: str
+    #: Where to send the visitor now; None while there is no app to open.
+    app_url: str | None
+    #: One sentence on what is happening, for the page that stands in for the app.
+    message: str
+    #: Waiting helps: the page refreshes itself.
+    in_flight: bool
+
+
+def smoke_failing(environment: Environment) -> bool:
+    """Failed only in its smoke checks: the app passed its health check and still serves.
+
+    Read from the error the failing step wrote (``smoke failed: ...``, see
+    :func:`pullre.environments.deploys.record_step`), which the next deploy clears; smoke runs
+    only after the health check passed, so no step query is needed and a page of rows costs
+    nothing more.
+    """
+    return is_smoke_failure(environment.status, environment.last_error)
+
+
+def is_smoke_failure(status: EnvironmentStatus, last_error: str | None) -> bool:
+    """:func:`smoke_failing` for a copy of an environment's status and error (reporting's)."""
+    return status is EnvironmentStatus.FAILED and (last_error or "").startswith(SMOKE_FAILED_PREFIX)
+
+
+def badge_label(environment: Environment | None) -> str:
+    """The status word people see for ``environment``: ``smoke failing`` or its status."""
+    if environment is None:
+        return "none"
+    return SMOKE_FAILING if smoke_failing(environment) else environment.status.value
+
+
+def visit_status(
+    session: Session, pull: PullRequest, environment: Environment | None, now: datetime
+) -> VisitStatus:
+    """What the visit link does for ``pull`` (with ``environment``, its current stay) now."""
+    number = f"#{pull.number}"
+    if environment is None or environment.status is EnvironmentStatus.RELEASED:
+        why = environment.release_reason if environment is not None else None
+        message = f"{number} has no staging environment now{f' ({why})' if why else ''}."
+        return VisitStatus("none", None, message, in_flight=False)
+    server = environment.server
+    url = server.staging_url if server is not None and server.staging_url else None
+    label = badge_label(environment)
+    if environment.status is EnvironmentStatus.READY or label == SMOKE_FAILING:
+        if url is None:
+            message = f"{number} is {label} but its server has no staging URL; ask an admin."
+            return VisitStatus(label, None, message, in_flight=False)
+        return VisitStatus(label, url, f"{number} is {label}.", in_flight=False)
+    message = _not_serving(session, number, environment, now)
+    return VisitStatus(label, None, message, in_flight=environment.status in IN_FLIGHT)
+
+
+def _not_serving(
+    session: Session,
+    number: str,
+    environment: Environment,
+    now: datetime,
+) -> str:
+    status = environment.status
+    if status is EnvironmentStatus.QUEUED:
+        place = queue_position(session, environment)
+        return (
+            f"{number} waits {f'#{place} in the queue' if place else 'in the queue'} for a server."
+        )
+    if status is EnvironmentStatus.PROVISIONING:
+        since = environment.start_requested_at or environment.assigned_at
+        return f"{number}'s server is starting{_for(since, now)}; then its app is deployed."
+    if status is EnvironmentStatus.DEPLOYING:
+        return _deploying(number, latest_deploy_steps(session, environment), now)
+    if status is EnvironmentStatus.FAILED:
+        why = error_summary(environment.last_error) or "no reason was reported"
+        return f"The last deploy of {number} failed: {why}"
+    if status is EnvironmentStatus.SLEEPING:
+        return f"{number} is asleep; wake it to open it."
+    return f"{number} is {status.value}; there is nothing to open."
+
+
+def _deploying(number: str, steps: list[DeployStep], now: datetime) -> str:
+    if not steps:
+        return f"{number} is being deployed; its agent has not reported a step yet."
+    current = next((s for s in reversed(steps) if s.status is StepStatus.RUNNING), steps[-1])
+    place = STEPS.index(current.step) + 1 if current.step in STEPS else len(steps)
+    return (
+        f"{number} is deploying: step {place} of {len(STEPS)} ({current.step})"
+        f"{_for(current.reported_at, now)}."
+    )
+
+
+def _for(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return ""
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 120:
+        return f" for {seconds} s"
+    return f" for {seconds // 60} min"

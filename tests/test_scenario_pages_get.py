@@ -1,0 +1,61 @@
+"""Scenario pages answer a GET while the PR's environment is up, and count as activity.
+
+A GET reads through a session that refuses writes (see pullre.web.db_session); the pages that
+store something on the way (the PR's repository scenarios, an activity touch) must do it in a
+write transaction of their own.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pullre.models import (
+    EnvironmentStatus,
+    Scenario,
+    ScenarioAttachment,
+    ScenarioFetch,
+    ScenarioRun,
+    User,
+)
+from tests.clock import MovingClock
+from tests.page_seeds import add_pull, add_repository, add_server
+
+
+def test_the_scenarios_page_and_a_run_step_answer_a_get_on_a_live_environment(
+    member_client: FlaskClient, session: Session, clock: MovingClock
+) -> None:
+    pull = add_pull(
+        session, add_repository(session), 12, status=EnvironmentStatus.READY,
+        server=add_server(session, 1),
+    )  # fmt: skip
+    member = session.scalars(select(User).where(User.username == "member")).one()
+    scenario = Scenario(title="Pay", steps=[{"action": "Pay", "expected": "Paid"}])
+    session.add(scenario)
+    session.flush()
+    session.add(
+        ScenarioAttachment(pull_request_id=pull.id, scenario_id=scenario.id, attached_by="x")
+    )
+    run = ScenarioRun(
+        pull_request_id=pull.id, scenario_id=scenario.id, head_sha=pull.head_sha,
+        runner_id=member.id, runner_name="member", steps=scenario.steps, results=[{}],
+    )  # fmt: skip
+    session.add(run)
+    session.commit()
+
+    page = member_client.get(f"/pulls/{pull.id}/scenarios")
+    assert page.status_code == 200
+    fetched = session.get(ScenarioFetch, pull.id)
+    assert fetched is not None  # what was read (here: that GitHub is not configured) is kept
+    assert fetched.head_sha == pull.head_sha
+
+    clock.advance(minutes=5)
+    step = member_client.get(f"/scenario-runs/{run.id}/steps/1")
+    assert step.status_code == 200
+    environment = pull.environments[-1]
+    session.refresh(environment)
+    assert environment.last_activity_at == clock.now
+    assert clock.now - timedelta(minutes=5) < environment.last_activity_at
