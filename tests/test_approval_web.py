@@ -73,6 +73,15 @@ def test_the_page_shows_the_wait_and_an_admin_approves_the_head_it_showed(
     assert "approved by <strong>root-admin</strong>" in page
 
 
+def test_the_visit_link_of_a_waiting_pr_says_who_may_let_it_run(
+    admin_client: FlaskClient, session: Session
+) -> None:
+    pull = fork_pull(session)
+    page = admin_client.get(f"/pulls/{pull.id}/visit").get_data(as_text=True)
+    assert "waits for a maintainer&#39;s approval of aaaaaaa" in page
+    assert "an admin of pullre approves that commit" in page
+
+
 def test_a_stale_form_is_refused_and_the_approval_needs_csrf(
     admin_client: FlaskClient, session: Session
 ) -> None:

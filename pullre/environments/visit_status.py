@@ -21,6 +21,7 @@ from pullre.environments.deploys import STEPS
 from pullre.environments.error_text import error_summary
 from pullre.environments.status import latest_deploy_steps, queue_position
 from pullre.models import DeployStep, Environment, EnvironmentStatus, PullRequest, StepStatus
+from pullre.trust.approval import awaiting_approval, who_can_approve
 
 SMOKE_FAILING = "smoke failing"
 SMOKE_FAILED_PREFIX = f"{STEPS[-1]} failed:"
@@ -72,6 +73,12 @@ def visit_status(
 ) -> VisitStatus:
     """What the visit link does for ``pull`` (with ``environment``, its current stay) now."""
     number = f"#{pull.number}"
+    if awaiting_approval(pull, pull.repository):
+        message = (
+            f"{number} waits for a maintainer's approval of {pull.head_sha[:7]}: nothing of it "
+            f"runs until {who_can_approve(pull.repository)} approves that commit on its page."
+        )
+        return VisitStatus("awaiting approval", None, message, in_flight=False)
     if environment is None or environment.status is EnvironmentStatus.RELEASED:
         why = environment.release_reason if environment is not None else None
         message = f"{number} has no staging environment now{f' ({why})' if why else ''}."
