@@ -6,7 +6,8 @@ from typing import Any
 
 from pullre.models import EnvironmentStatus, StepStatus
 from pullre.reporting.comment import render
-from pullre.reporting.facts import EnvironmentFacts, PullFacts, comment_view
+from pullre.reporting.facts import EnvironmentFacts, PullFacts
+from pullre.reporting.verdicts import comment_view
 
 HEAD = "a" * 40
 PAGE = "https://pullre.example/pulls/3"

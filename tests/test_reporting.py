@@ -20,6 +20,7 @@ from pullre.models import EnvironmentStatus, GithubReport, PullRequest, StepStat
 from pullre.reconcile.run import PassReport, run_pass
 from pullre.reporting import facts as report_facts
 from pullre.reporting import sender as reporting
+from pullre.reporting import verdicts
 from pullre.reporting.comment import BACKTICK_STANDIN, MARKER, CommentView, code_block, link, render
 from tests.github_fixtures import GITHUB_TOKEN
 from tests.reconcile_fixtures import NAME, OWNER, World
@@ -557,4 +558,4 @@ def test_deployment_state_is_the_head_shas(
         id=1, status=EnvironmentStatus(status), staging_url="", deployed_sha=deployed,
         redeploy_requested=redeploy, last_error=None, queue_position=None, smoke=None,
     )  # fmt: skip
-    assert report_facts.deployment_state(env, "head") == expected
+    assert verdicts.deployment_state(env, "head") == expected

@@ -34,6 +34,7 @@ from pullre.policies import sleep
 from pullre.policies.savings import PoolPolicies
 from pullre.reconcile.run import PassReport, run_pass
 from pullre.reporting import facts as report_facts
+from pullre.reporting import verdicts
 from pullre.reporting.comment import CommentView, cost_text, render
 from pullre.reporting.sender import report_changes
 from tests.clock import MovingClock
@@ -235,7 +236,7 @@ def _asleep(reason: SleepReason, by: str | None = None) -> str:
     pull = report_facts.PullFacts(
         id=7, owner=OWNER, name=NAME, number=3, head_sha="a" * 40, environments=[env]
     )
-    return render(report_facts.comment_view(pull, env, f"{PUBLIC}/pulls/7"))
+    return render(verdicts.comment_view(pull, env, f"{PUBLIC}/pulls/7"))
 
 
 @pytest.mark.parametrize(

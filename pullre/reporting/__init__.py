@@ -1,9 +1,12 @@
 """What goes back to the pull request on GitHub: deployments, one status comment, commit statuses.
 
-Modules: ``facts`` (what a PR's reports are made of, read in one short transaction), ``comment``
-(the Markdown of pullre's one PR comment), ``sender`` (sends only what changed, paced).
+Modules: ``facts`` (what a PR's reports are made of, read in one short transaction),
+``verdicts`` (what each report says: deployment state, commit statuses, the comment's view),
+``comment`` (the Markdown of pullre's one PR comment), ``sender`` (sends only what changed,
+paced).
 
 May import: the GitHub port, ``scenarios``, ``cost``, ``policies``, ``smoke`` (result text),
-``environments.status``, ``environments.error_text`` and ``environments.visit_status`` (the words
-people read for an environment) and the shared top level. Never ``web``, ``cli`` or ``sandbox``.
+``trust``, ``environments.status``, ``environments.error_text`` and
+``environments.visit_status`` (the words people read for an environment) and the shared top
+level. Never ``web``, ``cli`` or ``sandbox``.
 """

@@ -29,16 +29,12 @@ from pullre.clock import Clock
 from pullre.github.port import CommitState, GitHub, GitHubError, GitHubNotFound, GitHubRateLimited
 from pullre.models import EnvironmentStatus, GithubReport
 from pullre.reporting.comment import MARKER, render
-from pullre.reporting.facts import (
-    EnvironmentFacts,
-    PullFacts,
-    Stored,
+from pullre.reporting.facts import EnvironmentFacts, PullFacts, Stored, digest, load
+from pullre.reporting.verdicts import (
     comment_view,
     deploy_status,
     deployment_state,
     describe,
-    digest,
-    load,
     smoke_status,
     waiting_view,
 )
