@@ -15,36 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cheroot import wsgi
 from sqlalchemy import update
 
-from pullre import migrate
-from pullre.db import make_engine, make_session_factory
 from pullre.environments import tokens
 from pullre.models import EnvironmentStatus, PullRequest
 from pullre.servers.registry import register_server
-from pullre.web import create_app
 from tests.agent_fixtures import stage_environment
-from tests.web_fixtures import LiveServer, make_settings
+from tests.web_fixtures import LiveServer, serving
 
 
 @pytest.fixture
 def agent_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The app with one wait slot, so a second waiting agent finds none."""
-    url = f"sqlite:///{tmp_path / 'wait.db'}"
-    migrate.upgrade(url)
-    settings = make_settings(url, tmp_path, PULLRE_CONTROLLER_AGENT_WAIT_SLOTS="1")
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    server = wsgi.Server(("127.0.0.1", 0), create_app(settings, session_factory=factory))
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    host, port = server.bind_addr
-    yield LiveServer(url=f"http://{host}:{port}", settings=settings, session_factory=factory)
-    server.stop()
-    thread.join(timeout=5)
-    engine.dispose()
+    with serving(tmp_path, PULLRE_CONTROLLER_AGENT_WAIT_SLOTS="1") as server:
+        yield server
 
 
 def _staged(live: LiveServer, instance: str = "i-0aaaa0000bbbb1111") -> tuple[str, int]:

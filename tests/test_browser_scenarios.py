@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cheroot import wsgi
 from playwright.sync_api import Page, expect
 
-from pullre import migrate
 from pullre.accounts import user_accounts as accounts
 from pullre.clock import system_clock
-from pullre.db import make_engine, make_session_factory
 from pullre.github.adapter import make_github
 from pullre.github.standin.server import GitHubStandIn
 from pullre.models import EnvironmentStatus, Repository, Role
 from pullre.reconcile.sync import sync_repository
 from pullre.reporting.sender import report_changes
-from pullre.web import create_app
 from tests.browser_fixtures import screenshot
 from tests.github_fixtures import GITHUB_TOKEN
 from tests.page_seeds import add_pull, add_server
-from tests.web_fixtures import PASSWORD, LiveServer, make_settings
+from tests.web_fixtures import PASSWORD, LiveServer, serving
 
 pytestmark = pytest.mark.browser
 
@@ -31,24 +26,12 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def scenario_server(tmp_path: Path, github_standin: GitHubStandIn) -> Iterator[LiveServer]:
     """``live_server`` with ``[github]`` pointing at the stand-in, as a real install would be."""
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    migrate.upgrade(url)
-    settings = make_settings(
-        url, tmp_path, PULLRE_GITHUB_API_URL=github_standin.url,
-        PULLRE_GITHUB_TOKEN=GITHUB_TOKEN, PULLRE_GITHUB_WRITE_INTERVAL="0",
-    )  # fmt: skip
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    app = create_app(settings, session_factory=factory, github=lambda: make_github(settings.github))
-    server = wsgi.Server(("127.0.0.1", 0), app)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    host, port = server.bind_addr
-    yield LiveServer(url=f"http://{host}:{port}", settings=settings, session_factory=factory)
-    server.stop()
-    thread.join(timeout=5)
-    engine.dispose()
+    with serving(
+        tmp_path, github=lambda settings: make_github(settings.github),
+        PULLRE_GITHUB_API_URL=github_standin.url, PULLRE_GITHUB_TOKEN=GITHUB_TOKEN,
+        PULLRE_GITHUB_WRITE_INTERVAL="0",
+    ) as server:  # fmt: skip
+        yield server
 
 
 def log_in(page: Page, server: LiveServer, username: str) -> None:

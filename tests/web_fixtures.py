@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from pullre import migrate
 from pullre.accounts import user_accounts as accounts
 from pullre.config import Settings, load_settings
 from pullre.db import make_engine, make_session_factory
+from pullre.github.port import GitHub
 from pullre.models import Role
 from pullre.web import create_app
 from pullre.web.request_clock import CLOCK_KEY
@@ -121,20 +123,37 @@ class LiveServer:
     session_factory: sessionmaker[Session]
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The real app in cheroot on a free port, over a fresh migrated SQLite file."""
+@contextmanager
+def serving(
+    tmp_path: Path, *, github: Callable[[Settings], GitHub] | None = None, **environ: str
+) -> Iterator[LiveServer]:
+    """The real app in cheroot on a free port, over a fresh migrated SQLite file; ``environ``
+    as ``PULLRE_*`` settings, ``github`` builds its GitHub port from the settings."""
     url = f"sqlite:///{tmp_path / 'live.db'}"
     migrate.upgrade(url)
-    settings = make_settings(url, tmp_path)
+    settings = make_settings(url, tmp_path, **environ)
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    server = wsgi.Server(("127.0.0.1", 0), create_app(settings, session_factory=factory))
+    app = create_app(
+        settings,
+        session_factory=factory,
+        github=(lambda: github(settings)) if github is not None else None,
+    )
+    server = wsgi.Server(("127.0.0.1", 0), app)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     host, port = server.bind_addr
-    yield LiveServer(url=f"http://{host}:{port}", settings=settings, session_factory=factory)
-    server.stop()
-    thread.join(timeout=5)
-    engine.dispose()
+    try:
+        yield LiveServer(url=f"http://{host}:{port}", settings=settings, session_factory=factory)
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+        engine.dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app in cheroot on a free port, over a fresh migrated SQLite file."""
+    with serving(tmp_path) as server:
+        yield server
