@@ -78,6 +78,9 @@ class ThrowawayServer:
             server_bin,
             "--no-defaults",  # never read /etc/mysql: it names the system server's socket and dirs
             f"--datadir={workdir / 'data'}",
+            # Its own: a starting server deletes every #sql* file in its tmpdir, which in the
+            # default /tmp are the live temporary tables of any other server on the machine.
+            f"--tmpdir={_tmpdir(workdir)}",
             f"--socket={workdir / 'mysqld.sock'}",
             f"--pid-file={workdir / 'mysqld.pid'}",
             f"--log-error={log}",
@@ -153,6 +156,12 @@ class _PortTaken(MysqlUnavailable):
     pass
 
 
+def _tmpdir(workdir: Path) -> Path:
+    tmpdir = workdir / "tmp"
+    tmpdir.mkdir(mode=0o700, exist_ok=True)  # the server runs as this user (see _user_option)
+    return tmpdir
+
+
 def _initialize_datadir(server_bin: str, workdir: Path) -> None:
     datadir = workdir / "data"
     install_db = _find("mariadb-install-db") or _find("mysql_install_db")
@@ -161,6 +170,7 @@ def _initialize_datadir(server_bin: str, workdir: Path) -> None:
             install_db,
             "--no-defaults",
             f"--datadir={datadir}",
+            f"--tmpdir={_tmpdir(workdir)}",  # passed on to the bootstrap server
             "--auth-root-authentication-method=normal",  # root by password (empty), not by socket
             "--skip-test-db",
             *_user_option(),
@@ -171,6 +181,7 @@ def _initialize_datadir(server_bin: str, workdir: Path) -> None:
             "--no-defaults",
             "--initialize-insecure",  # root@localhost with an empty password
             f"--datadir={datadir}",
+            f"--tmpdir={_tmpdir(workdir)}",
             *_user_option(),
         ]
     try:
