@@ -28,6 +28,7 @@ from pullre.web import (
     github_users,
     health,
     metrics,
+    pull_scenarios,
     pulls,
     repositories,
     scenarios,
@@ -88,7 +89,7 @@ def create_app(
         health,
         dashboard,
         pulls,
-        scenarios,
+        scenarios,  # with pull_scenarios' routes: a PR's scenarios and their runs
         events,
         repositories,
         schedules,
@@ -111,5 +112,5 @@ def create_app(
     auth.csrf.exempt(metrics.blueprint)  # its own bearer token, like the agent API
     webhook.init_app(app, nudger)
     servers.init_app(app, ec2)
-    app.extensions[scenarios.GITHUB_FACTORY_KEY] = github
+    app.extensions[pull_scenarios.GITHUB_FACTORY_KEY] = github
     return app
