@@ -19,6 +19,7 @@ from pullre.secret_key import resolve_secret_key
 from pullre.web import (
     agent_api,
     api,
+    api_actions,  # noqa: F401  importing it adds the PR action routes to api's blueprint
     auth,
     bounded_numbers,
     dashboard,
@@ -106,7 +107,7 @@ def create_app(
         settings.controller.agent_wait_slots
     )
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
-    app.register_blueprint(api.blueprint)
+    app.register_blueprint(api.blueprint)  # with api_actions' routes: acting on one PR
     auth.csrf.exempt(api.blueprint)  # bearer tokens only; it never reads the session cookie
     app.register_blueprint(metrics.blueprint)
     auth.csrf.exempt(metrics.blueprint)  # its own bearer token, like the agent API
