@@ -3,7 +3,8 @@
 The schema below says what each key *is* (its type and constraints); the default *values* live
 only in ``app.ini.default`` so the file people read is the one the code uses. Every problem found
 while loading is collected first and raised as one ``ConfigError``, so an operator fixes a broken
-file in one round instead of one traceback per key.
+file in one round instead of one traceback per key. What each key's text may be (a whole
+number, a URL, prices...) is ``config_values``.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import configparser
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from pullre.identifiers import SCHEMA_PREFIX
+from pullre import config_values as value
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "app.ini.default"
 ENV_PREFIX = "PULLRE_"
@@ -36,183 +36,79 @@ class ConfigError(Exception):
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-Parser = Callable[[str], Any]
-
-
-def _text(value: str) -> str:
-    return value
-
-
-def _integer(minimum: int, maximum: int | None = None) -> Parser:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError("a whole number") from None
-        if number < minimum or (maximum is not None and number > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise ValueError(f"a whole number of at least {minimum}{upper}")
-        return number
-
-    return parse
-
-
-def _boolean(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("true or false")
-
-
-def _url(*schemes: str, optional: bool = False) -> Parser:
-    def parse(value: str) -> str:
-        if not value:
-            if optional:
-                return ""
-            raise ValueError(f"a URL ({'/'.join(schemes)})")
-        parts = urlsplit(value)
-        scheme = parts.scheme.split("+")[0]
-        if scheme not in schemes:
-            raise ValueError(f"a URL starting with one of {', '.join(schemes)}")
-        if scheme in {"http", "https", "mysql"} and not parts.hostname:
-            raise ValueError("a URL with a host name")
-        return value.rstrip("/") if scheme in {"http", "https"} else value
-
-    return parse
-
-
-def _database_url(value: str) -> str:
-    scheme = urlsplit(value).scheme
-    if scheme not in {"sqlite", "mysql+pymysql"}:
-        raise ValueError(
-            f"sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB, not a {scheme!r} URL"
-        )
-    return value
-
-
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError("a number of seconds") from None
-    if not 0 <= number <= 60:
-        raise ValueError("a number of seconds between 0 and 60")
-    return number
-
-
-def _choice(*choices: str) -> Parser:
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(" or ".join(choices))
-        return value
-
-    return parse
-
-
-def _optional_int(value: str) -> int | None:
-    return None if value == "" else _integer(1)(value)
-
-
-def _prices(value: str) -> dict[str, Decimal]:
-    """``t3.medium=0.0416, t3.large=0.0832``: hourly prices by EC2 instance type."""
-    prices: dict[str, Decimal] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        kind, _, price = item.partition("=")
-        try:
-            amount = Decimal(price.strip())
-        except InvalidOperation:
-            amount = Decimal(-1)
-        if not kind.strip() or not amount.is_finite() or amount < 0:
-            raise ValueError("INSTANCE_TYPE=PRICE pairs separated by commas, e.g. t3.small=0.0208")
-        prices[kind.strip()] = amount
-    return prices
-
-
-def _existing_file_or_blank(value: str) -> str:
-    if value and not Path(value).is_file():
-        raise ValueError("a readable file (it does not exist)")
-    return value
-
-
-def _schema_prefix(value: str) -> str:
-    if not SCHEMA_PREFIX.fullmatch(value):
-        raise ValueError(
-            "a schema name prefix: a letter, then letters, digits or _, at most 16 characters"
-        )
-    return value
-
-
-def _setting(parse: Parser = _text, *, secret: bool = False) -> Any:
+def _setting(parse: value.Parser = value.text, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "secret": secret})
 
 
 @dataclass(frozen=True)
 class ControllerSettings:
-    database_url: str = _setting(_database_url)
+    database_url: str = _setting(value.database_url)
     secret_key: str = _setting(secret=True)
     secret_key_file: str = _setting()
     host: str = _setting()
-    port: int = _setting(_integer(1, 65535))
-    public_url: str = _setting(_url("http", "https", optional=True))
+    port: int = _setting(value.integer(1, 65535))
+    public_url: str = _setting(value.url("http", "https", optional=True))
     metrics_token: str = _setting(secret=True)
-    log_format: str = _setting(_choice("text", "json"))
-    agent_wait_slots: int = _setting(_integer(0, 12))
-    trusted_proxies: int = _setting(_integer(0, 5))
+    log_format: str = _setting(value.choice("text", "json"))
+    agent_wait_slots: int = _setting(value.integer(0, 12))
+    trusted_proxies: int = _setting(value.integer(0, 5))
 
 
 @dataclass(frozen=True)
 class GithubSettings:
-    api_url: str = _setting(_url("http", "https"))
+    api_url: str = _setting(value.url("http", "https"))
     token: str = _setting(secret=True)
-    app_id: int | None = _setting(_optional_int)
-    app_private_key_file: str = _setting(_existing_file_or_blank)
-    installation_id: int | None = _setting(_optional_int)
+    app_id: int | None = _setting(value.optional_int)
+    app_private_key_file: str = _setting(value.existing_file_or_blank)
+    installation_id: int | None = _setting(value.optional_int)
     webhook_secret: str = _setting(secret=True)
-    write_interval: float = _setting(_seconds)
+    write_interval: float = _setting(value.seconds)
 
 
 @dataclass(frozen=True)
 class AwsSettings:
     region: str = _setting()
-    endpoint_url: str = _setting(_url("http", "https", optional=True))
+    endpoint_url: str = _setting(value.url("http", "https", optional=True))
 
 
 @dataclass(frozen=True)
 class StagingMysqlSettings:
-    url: str = _setting(_url("mysql", optional=True), secret=True)
+    url: str = _setting(value.url("mysql", optional=True), secret=True)
     # Defaults here too, for code that builds the section by hand (tests, tools): it keeps
     # pullre's names and limits; load_settings always reads app.ini.default's values.
-    max_user_connections: int = field(default=20, metadata={"parse": _integer(1), "secret": False})
-    schema_prefix: str = field(default="pr", metadata={"parse": _schema_prefix, "secret": False})
+    max_user_connections: int = field(
+        default=20, metadata={"parse": value.integer(1), "secret": False}
+    )
+    schema_prefix: str = field(
+        default="pr", metadata={"parse": value.schema_prefix, "secret": False}
+    )
 
 
 @dataclass(frozen=True)
 class PoolSettings:
-    include_drafts: bool = _setting(_boolean)
-    lease_seconds: int = _setting(_integer(5))
-    allow_self_signoff: bool = _setting(_boolean)
-    idle_stop_minutes: int = _setting(_integer(0))
-    reclaim_sleeping_after_minutes: int = _setting(_integer(0))
-    ttl_hours: int = _setting(_integer(0))
-    expiry_warning_hours: int = _setting(_integer(0))
+    include_drafts: bool = _setting(value.boolean)
+    lease_seconds: int = _setting(value.integer(5))
+    allow_self_signoff: bool = _setting(value.boolean)
+    idle_stop_minutes: int = _setting(value.integer(0))
+    reclaim_sleeping_after_minutes: int = _setting(value.integer(0))
+    ttl_hours: int = _setting(value.integer(0))
+    expiry_warning_hours: int = _setting(value.integer(0))
 
 
 @dataclass(frozen=True)
 class CostSettings:
     currency: str = _setting()
-    instance_prices: Mapping[str, Decimal] = _setting(_prices)
+    instance_prices: Mapping[str, Decimal] = _setting(value.prices)
 
 
 @dataclass(frozen=True)
 class AgentSettings:
-    controller_url: str = _setting(_url("http", "https", optional=True))
+    controller_url: str = _setting(value.url("http", "https", optional=True))
     token: str = _setting(secret=True)
     workdir: str = _setting()
     app_user: str = _setting()
     app_dir: str = _setting()
-    allow_same_user: bool = _setting(_boolean)
+    allow_same_user: bool = _setting(value.boolean)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pullre.github.adapter import make_github
 from pullre.github.standin.server import GitHubStandIn
 from pullre.models import EnvironmentStatus, Repository, Role
 from pullre.reconcile.sync import sync_repository
-from pullre.reporting.sender import report_changes
+from pullre.reporting.pass_report import report_changes
 from tests.browser_fixtures import screenshot
 from tests.github_fixtures import GITHUB_TOKEN
 from tests.page_seeds import add_pull, add_server

@@ -19,7 +19,7 @@ from pullre.github.port import GitHubError
 from pullre.models import EnvironmentStatus, GithubReport, PullRequest, StepStatus, utcnow
 from pullre.reconcile.run import PassReport, run_pass
 from pullre.reporting import facts as report_facts
-from pullre.reporting import sender as reporting
+from pullre.reporting import pass_report as reporting
 from pullre.reporting import verdicts
 from pullre.reporting.comment import BACKTICK_STANDIN, MARKER, CommentView, code_block, link, render
 from tests.github_fixtures import GITHUB_TOKEN

@@ -36,7 +36,7 @@ from pullre.reconcile.run import PassReport, run_pass
 from pullre.reporting import facts as report_facts
 from pullre.reporting import verdicts
 from pullre.reporting.comment import CommentView, cost_text, render
-from pullre.reporting.sender import report_changes
+from pullre.reporting.pass_report import report_changes
 from tests.clock import MovingClock
 from tests.reconcile_fixtures import NAME, OWNER, World
 

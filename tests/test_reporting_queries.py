@@ -33,7 +33,7 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.reporting import facts as report_facts
-from pullre.reporting import sender as reporting
+from pullre.reporting import pass_report as reporting
 from pullre.scenarios import acceptance as scenarios
 from tests.page_seeds import NOW, add_pull, add_repository, add_server
 from tests.statement_count import counted_statements

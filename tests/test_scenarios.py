@@ -17,7 +17,7 @@ from pullre.models import (
     ScenarioRun,
     User,
 )
-from pullre.reporting.sender import report_changes
+from pullre.reporting.pass_report import report_changes
 from pullre.scenarios import acceptance as scenarios
 from pullre.scenarios import sources as scenario_sources
 from tests.page_seeds import add_pull, add_repository, add_server

@@ -3,20 +3,18 @@
 PyGithub's object layer is not used on purpose: its list objects cannot send ``If-None-Match``
 (PyGithub#536, #2950) and its PullRequest completes missing attributes with one extra GET each
 (``merged`` is absent from list responses). All calls go through ``Requester.requestJson``
-instead, which returns status and headers without raising, so this one choke point counts
-requests, reads rate-limit headers and turns every failure into a ``pullre.github.port`` exception.
-Retries, counting and error mapping live in ``pullre.github.transport``.
+instead, in ``RestClient`` (``pullre.github.rest``): that one choke point counts requests, reads
+rate-limit headers and turns every failure into a ``pullre.github.port`` exception. Retries,
+counting and error mapping live in ``pullre.github.transport``.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import requests
-from github import Auth, Github, GithubException
+from github import Auth
 
 from pullre.config import ConfigError, GithubSettings
 from pullre.github.payloads import parse_comment, parse_pull, parse_time
@@ -30,122 +28,23 @@ from pullre.github.port import (
     DeploymentStatus,
     GitHub,
     GitHubError,
-    GitHubUnavailable,
     NotModified,
     OpenPulls,
     PullRequestInfo,
 )
+from pullre.github.rest import Page, RestClient
 from pullre.github.transport import (
     DESCRIPTION_CHARS,
     CountingInstallationAuth,
     GitHubStats,
     cut,
-    decode,
-    error_for,
     expected_shape,
-    quick_retry,
-    reset_at,
 )
 
-PER_PAGE = 100
 
-
-@dataclass(frozen=True)
-class _Page:
-    items: list[dict[str, Any]]
-    etag: str
-    has_next: bool
-
-
-class PyGithubAdapter:
+class PyGithubAdapter(RestClient):
     """``GitHub`` over HTTP. ``etags`` maps ``owner/name`` to the listing validator; a caller
     may persist it and seed it back so a restarted reconciler still gets its free 304s."""
-
-    def __init__(
-        self,
-        auth: Auth.Auth,
-        *,
-        base_url: str,
-        stats: GitHubStats | None = None,
-        timeout: int = 10,
-        retries: int = 2,
-        backoff_factor: float = 0.25,
-        seconds_between_requests: float = 0.0,
-        seconds_between_writes: float = 1.0,
-    ) -> None:
-        self.stats = stats or GitHubStats()
-        self.etags: dict[str, str] = {}
-        self.seconds_between_writes = seconds_between_writes
-        # Writes are paced (GitHub asks for >= 1 s between mutating requests to stay clear of
-        # secondary rate limits); reads are serial already, so they are not slowed down.
-        self._github = Github(
-            auth=auth,
-            base_url=base_url,
-            timeout=timeout,
-            user_agent="pullre",
-            per_page=PER_PAGE,
-            retry=quick_retry(self.stats, retries=retries, backoff_factor=backoff_factor),
-            seconds_between_requests=seconds_between_requests,
-            seconds_between_writes=seconds_between_writes,
-        )
-        self._requester = self._github.requester
-
-    def close(self) -> None:
-        self._github.close()
-
-    def _request(
-        self,
-        verb: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-        etag: str | None = None,
-    ) -> tuple[int, dict[str, Any], Any]:
-        headers = {"Accept": "application/vnd.github+json"}
-        if etag:
-            headers["If-None-Match"] = etag
-        what = f"{verb} {path}"
-        try:
-            status, response_headers, text = self._requester.requestJson(
-                verb, path, params, headers, body
-            )
-        except GithubException as exc:  # raised while fetching an installation token
-            raise error_for(exc.status, exc.headers or {}, exc.data, what) from exc
-        except requests.RequestException as exc:
-            raise GitHubUnavailable(f"{what}: {exc}") from exc
-        except (ValueError, KeyError) as exc:  # an installation-token answer PyGithub misread
-            raise GitHubUnavailable(f"{what}: installation token answer unreadable") from exc
-        self.stats.count(not_modified=status == 304)
-        remaining = response_headers.get("x-ratelimit-remaining")
-        if remaining is not None and str(remaining).isdigit():
-            self.stats.rate_limit_remaining = int(remaining)
-            self.stats.rate_limit_reset = reset_at(
-                {"x-ratelimit-reset": response_headers.get("x-ratelimit-reset", "")}
-            )
-        return status, response_headers, decode(status, response_headers, text, what)
-
-    @staticmethod
-    def _repo(owner: str, name: str) -> str:
-        return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-
-    def _page(self, path: str, page: int, etag: str | None = None) -> _Page | None:
-        """One page of a listing, or None when ``etag`` still matches (304)."""
-        params: dict[str, Any] = {"per_page": PER_PAGE, "page": page}
-        if path.endswith("/pulls"):
-            params["state"] = "open"
-        status, headers, data = self._request("GET", path, params=params, etag=etag)
-        if status == 304:
-            return None
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-            raise GitHubError(f"GET {path}: unexpected answer (not a list of objects)", status)
-        return _Page(data, str(headers.get("etag", "")), 'rel="next"' in headers.get("link", ""))
-
-    def _all_pages(self, path: str, first: _Page | None = None) -> list[_Page]:
-        pages = [first or self._page(path, 1)]
-        while pages[-1] is not None and pages[-1].has_next:
-            pages.append(self._page(path, len(pages) + 1))
-        return [page for page in pages if page is not None]
 
     def list_open_pulls(
         self, owner: str, name: str, etag: str | None = None
@@ -161,7 +60,7 @@ class PyGithubAdapter:
         if etag is not None:
             self.etags[key] = etag
         known = self.etags.get(key, "").split()
-        first: _Page | None = None
+        first: Page | None = None
         for number, page_etag in enumerate(known, start=1):
             page = self._page(path, number, page_etag)
             if page is not None:

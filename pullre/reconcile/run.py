@@ -52,7 +52,7 @@ from pullre.reconcile import lease, pool, provisioning
 from pullre.reconcile.context import PassContext, PassReport
 from pullre.reconcile.pool_operations import PoolOperations
 from pullre.reconcile.sync import sync_repository
-from pullre.reporting import sender as reporting
+from pullre.reporting import pass_report as reporting
 from pullre.secret_key import resolve_secret_key
 from pullre.staging_db.port import StagingDatabase
 

@@ -19,6 +19,7 @@ from pullre.secret_key import resolve_secret_key
 from pullre.web import (
     agent_api,
     api,
+    api_actions,  # noqa: F401  importing it adds the PR action routes to api's blueprint
     auth,
     bounded_numbers,
     dashboard,
@@ -28,6 +29,7 @@ from pullre.web import (
     github_users,
     health,
     metrics,
+    pull_scenarios,
     pulls,
     repositories,
     scenarios,
@@ -88,7 +90,7 @@ def create_app(
         health,
         dashboard,
         pulls,
-        scenarios,
+        scenarios,  # with pull_scenarios' routes: a PR's scenarios and their runs
         events,
         repositories,
         schedules,
@@ -105,11 +107,11 @@ def create_app(
         settings.controller.agent_wait_slots
     )
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge
-    app.register_blueprint(api.blueprint)
+    app.register_blueprint(api.blueprint)  # with api_actions' routes: acting on one PR
     auth.csrf.exempt(api.blueprint)  # bearer tokens only; it never reads the session cookie
     app.register_blueprint(metrics.blueprint)
     auth.csrf.exempt(metrics.blueprint)  # its own bearer token, like the agent API
     webhook.init_app(app, nudger)
     servers.init_app(app, ec2)
-    app.extensions[scenarios.GITHUB_FACTORY_KEY] = github
+    app.extensions[pull_scenarios.GITHUB_FACTORY_KEY] = github
     return app

@@ -16,7 +16,6 @@ looking at an environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +25,10 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound
 
 from pullre.accounts import api_tokens
 from pullre.config import Settings
-from pullre.environments import actions
 from pullre.identifiers import split_full_name
-from pullre.models import ApiToken, Event, PullRequest, Repository, User
-from pullre.policies import sleep
+from pullre.models import ApiToken, Event, Repository
 from pullre.policies.savings import PoolPolicies
 from pullre.servers.registry import server_rows
-from pullre.trust import approval
 from pullre.web import activity, api_by_number
 from pullre.web.api_pulls import (
     STATUS_FILTERS,
@@ -54,14 +50,14 @@ DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 
 
-def _error(message: str, status: int) -> tuple[Response, int]:
+def json_error(message: str, status: int) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
 @blueprint.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> tuple[Response, int]:
     """JSON whatever the client's Accept header says: scripts parse, they do not read."""
-    return _error(error.description or error.name, error.code or 500)
+    return json_error(error.description or error.name, error.code or 500)
 
 
 @blueprint.before_request
@@ -71,7 +67,7 @@ def _authenticate() -> tuple[Response, int] | None:
     if scheme.lower() == "bearer" and secret.strip():
         found = api_tokens.owner(get_session(), secret.strip())
     if found is None:
-        response, status = _error(
+        response, status = json_error(
             "a valid API token is required (Authorization: Bearer TOKEN; "
             "create one on the API tokens page)",
             401,
@@ -94,13 +90,13 @@ def _mark_used(token_id: int, now: datetime) -> None:
             api_tokens.mark_used(token, now)
 
 
-def _user() -> SessionUser:
+def token_user() -> SessionUser:
     user: SessionUser = g.api_user
     return user
 
 
-def _require_admin() -> None:
-    if not _user().is_admin:
+def require_admin() -> None:
+    if not token_user().is_admin:
         raise Forbidden("this needs an admin's token")
 
 
@@ -142,13 +138,6 @@ def pulls() -> Response:
     return _page(items, total, page, per_page)
 
 
-def _pull(pull_id: int) -> PullRequest:
-    found = get_session().get(PullRequest, pull_id)
-    if found is None:
-        raise NotFound(f"no pull request with id {pull_id}")
-    return found
-
-
 @blueprint.get("/pulls/<int:pull_id>")
 def pull(pull_id: int) -> Response:
     activity.touch(pull_id)
@@ -157,133 +146,6 @@ def pull(pull_id: int) -> Response:
     if detail is None:
         raise NotFound(f"no pull request with id {pull_id}")
     return jsonify(detail)
-
-
-def _act(pull_id: int, action: Callable[[PullRequest, str], None]) -> tuple[Response, int]:
-    """Record the action as the token's owner; the agent and the next pass carry it out."""
-    session = get_session()
-    target = _pull(pull_id)
-    sleep.touch(session, target, clock())
-    try:
-        action(target, _user().username)
-    except actions.ActionRefused as exc:
-        session.rollback()
-        return _error(str(exc), 409)
-    session.commit()
-    return jsonify(ok=True), 202
-
-
-@blueprint.post("/pulls/<int:pull_id>/redeploy")
-def redeploy(pull_id: int) -> tuple[Response, int]:
-    session = get_session()
-    return _act(
-        pull_id, lambda pr, actor: actions.redeploy(session, pr, actor=actor, clock=clock())
-    )
-
-
-@blueprint.post("/pulls/<int:pull_id>/reset-data")
-def reset_data(pull_id: int) -> tuple[Response, int]:
-    session = get_session()
-    return _act(
-        pull_id, lambda pr, actor: actions.reset_data(session, pr, actor=actor, clock=clock())
-    )
-
-
-@blueprint.post("/pulls/<int:pull_id>/smoke")
-def request_smoke(pull_id: int) -> tuple[Response, int]:
-    """Deep smoke checks now; the results arrive in the PR's ``smoke`` once the agent ran them."""
-    session = get_session()
-    return _act(
-        pull_id,
-        lambda pr, actor: actions.request_smoke(session, pr, actor=actor, clock=clock()),
-    )
-
-
-@blueprint.post("/pulls/<int:pull_id>/release")
-def release(pull_id: int) -> tuple[Response, int]:
-    _require_admin()
-    session = get_session()
-    return _act(pull_id, lambda pr, actor: actions.release(session, pr, actor=actor))
-
-
-@blueprint.post("/pulls/<int:pull_id>/unpark")
-def unpark(pull_id: int) -> tuple[Response, int]:
-    _require_admin()
-    session = get_session()
-    return _act(pull_id, lambda pr, actor: actions.unpark(session, pr, actor=actor))
-
-
-@blueprint.post("/pulls/<int:pull_id>/wake")
-def wake(pull_id: int) -> tuple[Response, int]:
-    """Start a sleeping environment; it is ``ready`` once its agent has redeployed."""
-    session = get_session()
-    return _act(pull_id, lambda pr, actor: actions.wake(session, pr, actor=actor, clock=clock()))
-
-
-@blueprint.post("/pulls/<int:pull_id>/sleep")
-def put_to_sleep(pull_id: int) -> tuple[Response, int]:
-    """Stop a ready or failed environment's server now; its server and data stay the PR's."""
-    session = get_session()
-    return _act(
-        pull_id, lambda pr, actor: actions.put_to_sleep(session, pr, actor=actor, clock=clock())
-    )
-
-
-def _owner() -> User:
-    """The token's owner as a row: pinning looks at who they are, not only their role."""
-    owner = get_session().get(User, _user().id)
-    if owner is None:  # deleted between authentication and now
-        raise Forbidden("this token's owner no longer exists")
-    return owner
-
-
-@blueprint.post("/pulls/<int:pull_id>/pin")
-def pin(pull_id: int) -> tuple[Response, int]:
-    """Admins and the PR's author; the JSON body says why: ``{"reason": "demo on Friday"}``."""
-    target, owner = _pull(pull_id), _owner()
-    if not actions.may_pin(owner, target):
-        raise Forbidden(f"only an admin or the author of #{target.number} may pin it")
-    body = request.get_json(silent=True)
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if not isinstance(reason, str) or not reason.strip():
-        raise BadRequest('send a JSON body {"reason": "why it must stay up"}')
-    if len(reason) > actions.PIN_REASON_LENGTH:
-        raise BadRequest(f"'reason' is longer than {actions.PIN_REASON_LENGTH} characters")
-    session = get_session()
-    return _act(
-        pull_id,
-        lambda pr, _actor: actions.pin(session, pr, user=owner, reason=reason, clock=clock()),
-    )
-
-
-@blueprint.post("/pulls/<int:pull_id>/unpin")
-def unpin(pull_id: int) -> tuple[Response, int]:
-    """Admins, the PR's author, and whoever pinned it."""
-    target, owner = _pull(pull_id), _owner()
-    if not actions.may_pin(owner, target) and owner.username != target.pinned_by:
-        raise Forbidden(f"only an admin, the author or whoever pinned #{target.number} may unpin")
-    session = get_session()
-    return _act(pull_id, lambda pr, _actor: actions.unpin(session, pr, user=owner))
-
-
-@blueprint.post("/pulls/<int:pull_id>/approve")
-def approve(pull_id: int) -> tuple[Response, int]:
-    """Let a waiting PR's head run: ``{"sha": "<its head sha>"}``; 409 once the head moved."""
-    target, owner = _pull(pull_id), _owner()
-    body = request.get_json(silent=True)
-    sha = body.get("sha") if isinstance(body, dict) else None
-    if not isinstance(sha, str) or not sha.strip():
-        raise BadRequest('send a JSON body {"sha": "the head sha you approve"}')
-    session = get_session()
-    try:
-        approval.approve(session, target, sha, user=owner, clock=clock())
-    except approval.NotAllowed as exc:
-        raise Forbidden(str(exc)) from None
-    except approval.ApprovalRefused as exc:
-        session.rollback()
-        return _error(str(exc), 409)
-    session.commit()
-    return jsonify(ok=True, approved_sha=target.approved_sha), 202
 
 
 @blueprint.get("/repos/<owner>/<name>/pulls/<int:number>")
@@ -295,7 +157,7 @@ def by_number(owner: str, name: str, number: int, action: str | None = None) -> 
 
 @blueprint.get("/servers")
 def servers() -> Response:
-    _require_admin()
+    require_admin()
     items = [
         {
             "id": row.server.id,

@@ -4,8 +4,9 @@ It speaks GitHub's protocol habits that the reconciler depends on: token and App
 rate-limit headers, Link-header pagination, weak ETags with ``If-None-Match`` answered by a
 bodiless 304 that does not spend rate limit, and queued faults (5xx, primary and secondary rate
 limits) sent exactly as GitHub sends them. The resources it serves and the driving API
-(``open_pull``, ``push``, ``merge``...) come from ``github_standin_resources`` and
-``github_standin_state``; everything is in memory.
+(``open_pull``, ``push``, ``merge``...) come from ``resources`` (with ``deployments`` and
+``contents``) and ``state``, the HTTP reading and writing from ``handler``; everything is in
+memory.
 
     with GitHubStandIn(tokens={"secret": "pullre-bot"}) as gh:
         gh.open_pull("acme", "shop", labels=["staging"])
@@ -21,14 +22,14 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
 from pullre.github.standin.faults import FaultBody, fault
+from pullre.github.standin.handler import RequestHandler
 from pullre.github.standin.resources import GitHubResources, Route
 from pullre.github.standin.state import Fail, Request, Response, iso, utc_now
 
@@ -86,7 +87,7 @@ class GitHubStandIn(GitHubResources):
     def start(self) -> GitHubStandIn:
         standin = self
 
-        class Handler(_Handler):
+        class Handler(RequestHandler):
             def answer(self, request: Request) -> Response:
                 return standin._answer(request)
 
@@ -302,49 +303,3 @@ class GitHubStandIn(GitHubResources):
             link(last, "last")
         headers = {"Link": ", ".join(links)} if links else {}
         return Response(200, items[(page - 1) * per_page : page * per_page], headers)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's pooled session expects
-    disable_nagle_algorithm = True  # headers and body are two writes; no 40 ms ACK wait
-    timeout = 10
-
-    def answer(self, request: Request) -> Response:  # pragma: no cover - replaced per server
-        raise NotImplementedError
-
-    def _handle(self) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = None
-        request = Request(
-            method=self.command,
-            path=parts.path.rstrip("/") or "/",
-            query={k: v[-1] for k, v in parse_qs(parts.query).items()},
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-        )
-        if body is None:
-            response = Fail(400, "Problems parsing JSON").response
-        else:
-            response = self.answer(request)
-        if response.raw is not None:
-            payload = response.raw
-        else:
-            payload = b"" if response.body is None else json.dumps(response.body).encode()
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if payload:
-            self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the request log on the stand-in is what tests read."""
