@@ -37,10 +37,15 @@ def mask(text: str, values: tuple[str, ...]) -> str:
 
 def _mask_cut_start(text: str, values: tuple[str, ...]) -> str:
     """A tail cut inside a value starts with that value's end: mask the longest such piece."""
+    head = text[:MIN_MASKED]
+    if len(head) < MIN_MASKED:
+        return text
     for value in values:
-        for start in range(1, len(value) - MIN_MASKED + 1):
+        start = value.find(head, 1)  # only where the text's first characters occur in it
+        while start != -1:
             if text.startswith(value[start:]):
                 return MASK + text[len(value) - start :]
+            start = value.find(head, start + 1)
     return text
 
 
