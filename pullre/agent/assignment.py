@@ -8,7 +8,7 @@ rest of the agent only ever sees these typed values.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -16,6 +16,8 @@ SHA = re.compile(r"^[0-9a-f]{40}$")
 #: The environment token's shape (``secrets.token_urlsafe``): it travels in an HTTP header.
 ENVIRONMENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _CLONE_SCHEMES = {"https", "http", "ssh", "git", "file"}
+#: A repository secret's name: an environment variable name (the controller checks the rest).
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
 class InvalidAssignment(Exception):
@@ -62,6 +64,18 @@ class Assignment:
     run_deep_smoke: bool = False
     #: A new token for this environment's reports, or None: keep the one already held.
     environment_token: str | None = None
+    #: The repository's secrets, name → value: exported to PR commands, masked in reports.
+    secrets: dict[str, str] = field(default_factory=dict)
+    #: Secrets the controller could not decrypt: the deploy fails naming them.
+    unreadable_secrets: tuple[str, ...] = ()
+
+    def why_secrets_unreadable(self) -> str:
+        """The failed step's words: the app would run without values it expects."""
+        return (
+            "the controller cannot decrypt the repository secret(s) "
+            f"{', '.join(self.unreadable_secrets)}: its [controller] secret_key changed since "
+            "they were set; an admin sets them again"
+        )
 
 
 def parse(payload: object) -> Assignment | None:
@@ -88,7 +102,31 @@ def parse(payload: object) -> Assignment | None:
         defaults=_defaults(body.get("defaults")),
         run_deep_smoke=_smoke_tier(body.get("smoke")) == "deep",
         environment_token=_environment_token(body.get("environment_token")),
+        secrets=_secrets(body.get("secrets")),
+        unreadable_secrets=tuple(_secret_names(body.get("unreadable_secrets"))),
     )
+
+
+def _secrets(value: object) -> dict[str, str]:
+    """Absent from controllers older than repository secrets: none."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidAssignment("secrets is neither null nor an object")
+    _secret_names(list(value))
+    if not all(isinstance(v, str) and "\0" not in v for v in value.values()):
+        raise InvalidAssignment("every secret's value must be a string without NUL")
+    return dict(value)
+
+
+def _secret_names(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(name, str) and SECRET_NAME.fullmatch(name) for name in value
+    ):
+        raise InvalidAssignment("secret names must be environment variable names")
+    return list(value)
 
 
 def _environment_token(value: object) -> str | None:

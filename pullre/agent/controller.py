@@ -20,6 +20,7 @@ from typing import Any
 
 from pullre.agent import AGENT_VERSION
 from pullre.agent.assignment import Assignment, parse
+from pullre.agent.masking import mask, mask_json, masked_values
 
 #: The header that carries the environment's token.
 ENVIRONMENT_HEADER = "X-Pullre-Environment-Token"
@@ -64,12 +65,15 @@ class Controller:
     environment_token: str | None = None
     #: The controller's digest of the last assignment fetched: what this box acts on.
     digest: str | None = None
+    #: The last assignment's secret values (``masking.masked_values``): no report carries them.
+    secret_values: tuple[str, ...] = ()
 
     def assignment(self) -> Assignment | None:
         payload = self._call("GET", "/api/agent/assignment")
         found = parse(payload)
         digest = payload.get("digest") if isinstance(payload, dict) else None
         self.digest = digest if isinstance(digest, str) and digest else None
+        self.secret_values = masked_values(found.secrets.values()) if found else ()
         if found is None:
             self.environment_token = None
         elif found.environment_token is not None:
@@ -103,7 +107,10 @@ class Controller:
         *,
         results: dict[str, Any] | None = None,
     ) -> None:
-        """``results``: the smoke step's structured results (in ``pullre.smoke.runner``'s shape)."""
+        """``results``: the smoke step's structured results (in ``pullre.smoke.runner``'s shape).
+
+        The one way a step's output leaves the box, so secrets are masked here (``mask``).
+        """
         if step not in STEPS or status not in STATUSES:
             raise ValueError(f"unknown step or status: {step!r} {status!r}")
         body: dict[str, Any] = {
@@ -111,16 +118,20 @@ class Controller:
             "head_sha": head_sha,
             "step": step,
             "status": status,
-            "log": tail(log),
+            "log": tail(self.mask(log)),
         }
         if results is not None:
-            body["results"] = results
+            body["results"] = mask_json(results, self.secret_values)
         try:
             self._call("POST", "/api/agent/steps", body)
         except ControllerRefused as exc:
             if exc.status in {401, 409}:  # the server token worked for the assignment
                 raise NotAssigned(str(exc)) from None
             raise
+
+    def mask(self, text: str) -> str:
+        """``text`` with the current assignment's secret values as ``***``."""
+        return mask(text, self.secret_values) if self.secret_values else text
 
     def heartbeat(
         self,

@@ -86,7 +86,8 @@ class Deploy:
             self.fail(name, str(exc))
 
     def fail(self, name: str, text: str, results: dict[str, Any] | None = None) -> NoReturn:
-        log.warning("step %s failed for %s:\n%s", name, self.assignment.head_sha, text[-2000:])
+        masked = self.controller.mask(text)  # the agent's own log shows no secret either
+        log.warning("step %s failed for %s:\n%s", name, self.assignment.head_sha, masked[-2000:])
         self.report(name, "failed", text, results)
         sha = self.assignment.head_sha
         previous = self.state.failure
@@ -109,6 +110,8 @@ class Deploy:
         self.report("checkout", "running")
         output = self.attempt("checkout", lambda: self.export(checkout))
         config = self.attempt("checkout", self.config)  # a bad .pullre.toml fails checkout
+        if a.unreadable_secrets:
+            self.fail("checkout", a.why_secrets_unreadable())
         self.report("checkout", "ok", output + describe(config))
         env = self.command_environ(config)
         self.command_step("build", config.build, checkout, env)

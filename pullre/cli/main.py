@@ -17,6 +17,7 @@ from pullre import events
 from pullre.accounts import user_accounts as accounts
 from pullre.cli import CommandError
 from pullre.cli import approvals as cli_approvals
+from pullre.cli import secrets as cli_secrets
 from pullre.cli import server_settings as cli_server_settings
 from pullre.cli import servers as cli_servers
 from pullre.db import make_engine, make_session_factory
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--label", help="only PRs with this label get an environment")
     command("list", repo_list, "list followed repositories", repo_commands)
     cli_approvals.add_commands(command, repo_commands, commands)
+    cli_secrets.add_commands(command, commands)
 
     github_user = commands.add_parser("github-user", help="GitHub logins with their own schema")
     gh_commands = github_user.add_subparsers(dest="gh_command", required=True, metavar="COMMAND")

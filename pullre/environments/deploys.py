@@ -30,6 +30,7 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.secret_key import derived_password
+from pullre.secrets import store as secret_store
 from pullre.staging_db.names import user_name
 from pullre.trust.approval import awaiting_approval
 
@@ -141,6 +142,7 @@ def assignment(
             "name": environment.schema_name,
         }
     issued = None if tokens.holds(environment, presented_token) else tokens.issue(environment)
+    secrets = secret_store.readable(session, repository.id, secret_key)
     return {
         "environment_id": environment.id,
         "environment_token": issued,
@@ -153,6 +155,9 @@ def assignment(
         # Someone asked for the deep tier: the agent runs it against the app as it runs now.
         "smoke": "deep" if environment.smoke_requested_at is not None else "fast",
         "database": database,
+        # For the app's environment only; the agent masks each value in the logs it sends.
+        "secrets": secrets.values,
+        "unreadable_secrets": secrets.unreadable,  # the deploy fails naming them
         "defaults": {
             # The server's own port when an admin set one, else the box's [agent] port, else
             # the agent's default (8000); the repository's .pullre.toml [deploy] port wins.

@@ -5,8 +5,9 @@ constraint), so a later issue can add a status without a table rebuild on SQLite
 stored as naive UTC and handed back aware, the same on SQLite and MySQL.
 
 One module per concern (``base``, ``states``, ``github``, ``pool``, ``accounts``,
-``operations``, ``scenarios``); every name is importable from ``pullre.models`` itself, and
-importing the package maps every table (Alembic and the tests rely on ``Base.metadata``).
+``operations``, ``scenarios``, ``secrets``); every name is importable from ``pullre.models``
+itself, and importing the package maps every table (Alembic and the tests rely on
+``Base.metadata``).
 """
 
 from pullre.models.accounts import ApiToken, LoginThrottle, User
@@ -15,6 +16,7 @@ from pullre.models.github import GithubReport, GithubUser, PullRequest, Reposito
 from pullre.models.operations import Event, Lease, PassRun
 from pullre.models.pool import DeployStep, Environment, RunningSpan, Schedule, Server
 from pullre.models.scenarios import Scenario, ScenarioAttachment, ScenarioFetch, ScenarioRun
+from pullre.models.secrets import RepositorySecret
 from pullre.models.states import (
     ACTIVE_ENVIRONMENT_STATUSES,
     Approvers,
@@ -44,6 +46,7 @@ __all__ = [
     "PullRequest",
     "PullRequestState",
     "Repository",
+    "RepositorySecret",
     "Role",
     "RunningSpan",
     "Scenario",

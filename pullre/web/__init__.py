@@ -32,6 +32,7 @@ from pullre.web import (
     pull_scenarios,
     pulls,
     repositories,
+    repository_secrets,
     scenarios,
     schedules,
     security_headers,
@@ -93,6 +94,7 @@ def create_app(
         scenarios,  # with pull_scenarios' routes: a PR's scenarios and their runs
         events,
         repositories,
+        repository_secrets,
         schedules,
         github_users,
         users,
