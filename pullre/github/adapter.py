@@ -19,6 +19,7 @@ import requests
 from github import Auth, Github, GithubException
 
 from pullre.config import ConfigError, GithubSettings
+from pullre.github.app_tokens import mint_fetch_token
 from pullre.github.payloads import parse_comment, parse_pull, parse_time
 from pullre.github.port import (
     Comment,
@@ -28,6 +29,7 @@ from pullre.github.port import (
     Deployment,
     DeploymentState,
     DeploymentStatus,
+    FetchToken,
     GitHub,
     GitHubError,
     GitHubUnavailable,
@@ -89,6 +91,7 @@ class PyGithubAdapter:
             seconds_between_writes=seconds_between_writes,
         )
         self._requester = self._github.requester
+        self._auth = auth
 
     def close(self) -> None:
         self._github.close()
@@ -315,6 +318,9 @@ class PyGithubAdapter:
             return base64.b64decode(str(data.get("content", ""))).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise GitHubError(f"{path} at {ref[:7]} is not UTF-8 text") from exc
+
+    def mint_fetch_token(self, owner: str, name: str) -> FetchToken:
+        return mint_fetch_token(self._auth, self._requester, self.stats, owner, name)
 
 
 def adapter_from_settings(settings: GithubSettings, **options: Any) -> PyGithubAdapter:
