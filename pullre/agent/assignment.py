@@ -8,13 +8,15 @@ rest of the agent only ever sees these typed values.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
 #: The environment token's shape (``secrets.token_urlsafe``): it travels in an HTTP header.
 ENVIRONMENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+#: GitHub's tokens (``ghs_...``) and the like: they travel in an HTTP header.
+FETCH_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{10,255}$")
 _CLONE_SCHEMES = {"https", "http", "ssh", "git", "file"}
 
 
@@ -62,6 +64,16 @@ class Assignment:
     run_deep_smoke: bool = False
     #: A new token for this environment's reports, or None: keep the one already held.
     environment_token: str | None = None
+    #: A read token for this repository, valid under an hour, for the fetch alone (git gets
+    #: it through its environment; ``repr`` leaves it out, and nothing writes it to disk).
+    fetch_token: str | None = field(default=None, repr=False)
+    #: Why the controller had no fetch token to give, told if the fetch then fails.
+    fetch_token_problem: str | None = None
+
+    @property
+    def fetch_access(self) -> tuple[str | None, str | None]:
+        """``Repo.fetch_pr``'s ``token`` and ``no_token_because``."""
+        return self.fetch_token, self.fetch_token_problem
 
 
 def parse(payload: object) -> Assignment | None:
@@ -88,7 +100,24 @@ def parse(payload: object) -> Assignment | None:
         defaults=_defaults(body.get("defaults")),
         run_deep_smoke=_smoke_tier(body.get("smoke")) == "deep",
         environment_token=_environment_token(body.get("environment_token")),
+        **_fetch_token(body.get("fetch_token")),
     )
+
+
+def _fetch_token(value: object) -> dict[str, str | None]:
+    """``{"token", "expires_at"}``, ``{"error"}`` or null; a malformed token is refused without
+    being quoted, since it may be a real one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidAssignment("fetch_token is neither null nor an object")
+    token = value.get("token")
+    if token is None:
+        problem = value.get("error")
+        return {"fetch_token_problem": str(problem)[:500] if problem else None}
+    if not isinstance(token, str) or not FETCH_TOKEN.fullmatch(token):
+        raise InvalidAssignment("fetch_token.token is not a token")
+    return {"fetch_token": token}
 
 
 def _environment_token(value: object) -> str | None:
