@@ -17,6 +17,8 @@ SHA = re.compile(r"^[0-9a-f]{40}$")
 ENVIRONMENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 #: GitHub's tokens (``ghs_...``) and the like: they travel in an HTTP header.
 FETCH_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{10,255}$")
+#: git's scp-like SSH address, ``git@host:OWNER/NAME.git`` (the path never an option).
+SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:(?!-)[^\s:]\S*$")
 _CLONE_SCHEMES = {"https", "http", "ssh", "git", "file"}
 
 
@@ -141,12 +143,13 @@ def check_clone_url(url: str) -> str:
     """A URL git fetches from and nothing else: no option lookalike, no ``ext::`` transport."""
     if not url or url.startswith("-") or any(ord(char) < 32 for char in url):
         raise InvalidAssignment(f"clone_url {url[:200]!r} is not a repository address")
-    if url.startswith("/"):
+    if url.startswith("/") or SCP_LIKE.fullmatch(url):
         return url
     scheme = urlsplit(url).scheme
     if scheme not in _CLONE_SCHEMES:
         raise InvalidAssignment(
-            f"clone_url {url[:200]!r}: expected one of {sorted(_CLONE_SCHEMES)} or an absolute path"
+            f"clone_url {url[:200]!r}: expected one of {sorted(_CLONE_SCHEMES)}, user@host:path "
+            "or an absolute path"
         )
     return url
 

@@ -3,10 +3,12 @@
 A box fetching a private repository from GitHub needs a credential, and a box runs untrusted PR
 code, so it never gets the controller's own: with a GitHub App the controller mints a token that
 reads that one repository and expires within the hour (``GitHub.mint_fetch_token``), and hands it
-out with the assignment. The rule is the simplest that is always safe: **a token goes with every
-assignment of a repository without its own clone URL, whenever ``[github]`` is a GitHub App**.
-A public repository fetches fine with it too; a repository with a clone URL is fetched with what
-the box holds for that URL (an SSH deploy key, a mirror's access), never with a GitHub token.
+out with the assignment. The rule: **whenever ``[github]`` is a GitHub App, every assignment
+whose clone URL is on GitHub's own web host over HTTP(S) carries a token** (the derived
+``https://github.com/OWNER/NAME.git``, or a clone URL set to the same host, e.g. on GitHub
+Enterprise). A public repository fetches fine with it too. A clone URL anywhere else (an SSH
+address used with a deploy key, a mirror) is fetched with what the box holds for it, and never
+sees a GitHub token (``clone_urls.token_may_go``).
 
 Agents ask often (a waiting agent asks again after every change and every minute), so a token is
 reused per repository until ``RENEW_BEFORE`` its expiry rather than minted on every ask: an agent
@@ -21,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from pullre.clock import Clock, system_clock
+from pullre.environments import clone_urls
 from pullre.github.port import FetchToken, GitHubError
 from pullre.models import Repository
 
@@ -29,9 +32,9 @@ RENEW_BEFORE = timedelta(minutes=10)
 Mint = Callable[[str, str], FetchToken]
 
 
-def wanted(repository: Repository, *, github_app: bool) -> bool:
-    """Whether ``repository``'s assignments carry a fetch token (see the module's rule)."""
-    return github_app and not repository.clone_url
+def wanted(clone_url: str, github_api_url: str, *, github_app: bool) -> bool:
+    """Whether an assignment fetching from ``clone_url`` carries a token (the module's rule)."""
+    return github_app and clone_urls.token_may_go(clone_url, github_api_url)
 
 
 class FetchTokens:

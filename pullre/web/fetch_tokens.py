@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 
 from pullre.config import ConfigError, Settings
-from pullre.environments import fetch_tokens
+from pullre.environments import deploys, fetch_tokens
 from pullre.github.port import FetchToken, GitHub, GitHubError
 from pullre.models import Repository
 from pullre.web.scenarios import GITHUB_FACTORY_KEY
@@ -29,7 +29,8 @@ def for_repository(repository: Repository) -> dict[str, Any] | None:
     """The ``fetch_token`` member of an assignment of ``repository``, or None (none is due)."""
     settings: Settings = current_app.extensions["pullre.settings"]
     github_app = settings.github.app_id is not None and settings.github.installation_id is not None
-    if not fetch_tokens.wanted(repository, github_app=github_app):
+    clone_url = deploys.clone_url(repository, settings.github.api_url)
+    if not fetch_tokens.wanted(clone_url, settings.github.api_url, github_app=github_app):
         return None
     found = fetch_tokens.member(repository, _tokens())
     if "error" in found:
