@@ -40,3 +40,29 @@ def mask(text: str, token: str | None) -> str:
     if not token:
         return text
     return text.replace(basic_credentials(token), MASK).replace(token, MASK)
+
+
+#: What git says when an HTTP server wants credentials it did not get or did not take.
+_REFUSED = ("could not read Username", "Authentication failed", "401", "403")
+
+
+def explain(failure: str, clone_url: str, token: str | None, no_token_because: str | None) -> str:
+    """A failed fetch's text (masked), ending with what to do when credentials were the cause."""
+    text = mask(failure, token)
+    refused = clone_url.startswith(("https://", "http://")) and any(
+        sign in text for sign in _REFUSED
+    )
+    if refused and token:
+        text += (
+            "\nThe repository refused the fetch token the controller gave (expired, or not for "
+            "this repository); the next assignment brings a new one."
+        )
+    elif refused:
+        text += (
+            "\nThe repository wants credentials and the controller gave no fetch token: "
+            "configure a GitHub App ([github] app_id) or give the repository a clone URL the "
+            "boxes can read (repo set OWNER/NAME --clone-url URL)."
+        )
+    if no_token_because:
+        text += f"\n{no_token_because}"
+    return text

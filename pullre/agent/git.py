@@ -122,9 +122,7 @@ class Repo:
                 env=env,
             )
         except GitError as exc:
-            text = fetch_auth.mask(str(exc), token)
-            if no_token_because:
-                text += f"\n{no_token_because}"
+            text = fetch_auth.explain(str(exc), clone_url, token, no_token_because)
             raise GitError(text) from None
         finally:
             env.clear()  # the only copy besides the assignment's, which the pass drops
