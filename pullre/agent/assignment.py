@@ -15,6 +15,10 @@ from urllib.parse import quote, urlsplit
 SHA = re.compile(r"^[0-9a-f]{40}$")
 #: The environment token's shape (``secrets.token_urlsafe``): it travels in an HTTP header.
 ENVIRONMENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+#: GitHub's tokens (``ghs_...``) and the like: they travel in an HTTP header.
+FETCH_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{10,255}$")
+#: git's scp-like SSH address, ``git@host:OWNER/NAME.git`` (the path never an option).
+SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:(?!-)[^\s:]\S*$")
 _CLONE_SCHEMES = {"https", "http", "ssh", "git", "file"}
 #: A repository secret's name: an environment variable name (the controller checks the rest).
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -68,6 +72,11 @@ class Assignment:
     secrets: dict[str, str] = field(default_factory=dict)
     #: Secrets the controller could not decrypt: the deploy fails naming them.
     unreadable_secrets: tuple[str, ...] = ()
+    #: A read token for this repository, valid under an hour, for the fetch alone (git gets
+    #: it through its environment; ``repr`` leaves it out, and nothing writes it to disk).
+    fetch_token: str | None = field(default=None, repr=False)
+    #: Why the controller had no fetch token to give, told if the fetch then fails.
+    fetch_token_problem: str | None = None
 
     def why_secrets_unreadable(self) -> str:
         """The failed step's words: the app would run without values it expects."""
@@ -76,6 +85,11 @@ class Assignment:
             f"{', '.join(self.unreadable_secrets)}: its [controller] secret_key changed since "
             "they were set; an admin sets them again"
         )
+
+    @property
+    def fetch_access(self) -> tuple[str | None, str | None]:
+        """``Repo.fetch_pr``'s ``token`` and ``no_token_because``."""
+        return self.fetch_token, self.fetch_token_problem
 
 
 def parse(payload: object) -> Assignment | None:
@@ -104,6 +118,7 @@ def parse(payload: object) -> Assignment | None:
         environment_token=_environment_token(body.get("environment_token")),
         secrets=_secrets(body.get("secrets")),
         unreadable_secrets=tuple(_secret_names(body.get("unreadable_secrets"))),
+        **_fetch_token(body.get("fetch_token")),
     )
 
 
@@ -129,6 +144,22 @@ def _secret_names(value: object) -> list[str]:
     return list(value)
 
 
+def _fetch_token(value: object) -> dict[str, str | None]:
+    """``{"token", "expires_at"}``, ``{"error"}`` or null; a malformed token is refused without
+    being quoted, since it may be a real one."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidAssignment("fetch_token is neither null nor an object")
+    token = value.get("token")
+    if token is None:
+        problem = value.get("error")
+        return {"fetch_token_problem": str(problem)[:500] if problem else None}
+    if not isinstance(token, str) or not FETCH_TOKEN.fullmatch(token):
+        raise InvalidAssignment("fetch_token.token is not a token")
+    return {"fetch_token": token}
+
+
 def _environment_token(value: object) -> str | None:
     if value is None:
         return None
@@ -150,12 +181,13 @@ def check_clone_url(url: str) -> str:
     """A URL git fetches from and nothing else: no option lookalike, no ``ext::`` transport."""
     if not url or url.startswith("-") or any(ord(char) < 32 for char in url):
         raise InvalidAssignment(f"clone_url {url[:200]!r} is not a repository address")
-    if url.startswith("/"):
+    if url.startswith("/") or SCP_LIKE.fullmatch(url):
         return url
     scheme = urlsplit(url).scheme
     if scheme not in _CLONE_SCHEMES:
         raise InvalidAssignment(
-            f"clone_url {url[:200]!r}: expected one of {sorted(_CLONE_SCHEMES)} or an absolute path"
+            f"clone_url {url[:200]!r}: expected one of {sorted(_CLONE_SCHEMES)}, user@host:path "
+            "or an absolute path"
         )
     return url
 

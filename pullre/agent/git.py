@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pullre.agent import fetch_auth
 from pullre.agent.assignment import SHA
 
 FETCH_TIMEOUT_S = 600.0
@@ -52,22 +53,32 @@ class Repo:
         self.path = path
         self.env = git_environ(os.environ if environ is None else environ)
 
-    def _git(self, *args: str, cwd: Path | None = None, timeout: float = LOCAL_TIMEOUT_S) -> str:
-        result = self._run(args, cwd, timeout)
+    def _git(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = LOCAL_TIMEOUT_S,
+        env: dict[str, str] | None = None,
+    ) -> str:
+        result = self._run(args, cwd, timeout, env)
         output = (result.stdout + result.stderr).decode("utf-8", errors="replace")
         if result.returncode != 0:
             raise GitError(f"git {args[0]} failed ({result.returncode}):\n{output}")
         return output
 
     def _run(
-        self, args: tuple[str, ...], cwd: Path | None, timeout: float
+        self,
+        args: tuple[str, ...],
+        cwd: Path | None,
+        timeout: float,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         argv = ["git", *SAFE, *args]
         try:
             return subprocess.run(  # noqa: S603 - an argv list, no shell
                 argv,
                 cwd=cwd or self.path,
-                env=self.env,
+                env=self.env if env is None else env,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=timeout,
@@ -81,21 +92,41 @@ class Repo:
             self.path.mkdir(parents=True, exist_ok=True)
             self._git("init", "--bare", "--quiet", ".")
 
-    def fetch_pr(self, clone_url: str, pr_number: int) -> str:
-        """Fetch ``refs/pull/N/head`` into ``refs/remotes/pullre/pr-N``; returns git's output."""
+    def fetch_pr(
+        self,
+        clone_url: str,
+        pr_number: int,
+        token: str | None = None,
+        no_token_because: str | None = None,
+    ) -> str:
+        """Fetch ``refs/pull/N/head`` into ``refs/remotes/pullre/pr-N``; returns git's output.
+
+        ``token`` (a short-lived read token) reaches this one git process through its
+        environment (``fetch_auth``) and is masked in whatever git says, success or failure.
+        ``no_token_because`` (the controller's word on why it gave none) ends a failure's text.
+        """
         if not isinstance(pr_number, int) or isinstance(pr_number, bool) or pr_number < 1:
             raise ValueError(f"not a PR number: {pr_number!r}")
         self.ensure()
         refspec = f"+refs/pull/{pr_number}/head:refs/remotes/pullre/pr-{pr_number}"
-        return self._git(
-            "fetch",
-            "--force",
-            "--no-tags",
-            "--end-of-options",
-            clone_url,
-            refspec,
-            timeout=FETCH_TIMEOUT_S,
-        )
+        env = fetch_auth.environ(self.env, clone_url, token)
+        try:
+            output = self._git(
+                "fetch",
+                "--force",
+                "--no-tags",
+                "--end-of-options",
+                clone_url,
+                refspec,
+                timeout=FETCH_TIMEOUT_S,
+                env=env,
+            )
+        except GitError as exc:
+            text = fetch_auth.explain(str(exc), clone_url, token, no_token_because)
+            raise GitError(text) from None
+        finally:
+            env.clear()  # the only copy besides the assignment's, which the pass drops
+        return fetch_auth.mask(output, token)
 
     def export(self, sha: str, dest: Path, *, popen_kwargs: dict[str, Any] | None = None) -> str:
         """The files of ``sha`` unpacked into the empty directory ``dest`` by ``tar`` run with

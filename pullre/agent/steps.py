@@ -101,7 +101,7 @@ class Deploy:
         """Fetch, check out, build, migrate, then replace the app. Raises StepFailed."""
         a = self.assignment
         log.info("deploying PR #%d at %s", a.pr_number, a.head_sha)
-        self.step("fetch", lambda: self.repo.fetch_pr(a.clone_url, a.pr_number))
+        self.step("fetch", lambda: self.repo.fetch_pr(a.clone_url, a.pr_number, *a.fetch_access))
         checkout = self.app.checkouts / str(self.state.next_checkout)
         self.state.next_checkout += 1
         self.state.checkouts.append(str(checkout))

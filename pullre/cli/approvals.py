@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from pullre import events
 from pullre.clock import system_clock
+from pullre.environments import clone_urls
 from pullre.identifiers import split_full_name
 from pullre.models import Approvers, PullRequest, Repository, Trust, User
 from pullre.trust import approval
@@ -38,6 +39,15 @@ def _sha(value: str) -> str:
     return value.lower()
 
 
+def _clone_url(value: str) -> str:
+    if not value.strip():
+        return ""
+    try:
+        return clone_urls.check(value)
+    except clone_urls.BadCloneUrl as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _repository(session: Session, full_name: tuple[str, str]) -> Repository:
     owner, name = full_name
     found = session.scalar(
@@ -54,6 +64,8 @@ def repo_set(session: Session, args: argparse.Namespace) -> None:
         repository.trust = Trust(args.trust)
     if args.approvers is not None:
         repository.approvers = Approvers(args.approvers)
+    if args.clone_url is not None:  # "" goes back to GitHub's address
+        repository.clone_url = args.clone_url or None
     events.record(
         session,
         "repository.saved",
@@ -61,10 +73,12 @@ def repo_set(session: Session, args: argparse.Namespace) -> None:
         repository_id=repository.id,
         trust=repository.trust.value,
         approvers=repository.approvers.value,
+        clone_url=repository.clone_url,
     )
     print(
         f"saved {repository.full_name}: runs without approval for {repository.trust.value}; "
-        f"{approval.who_can_approve(repository)} may approve"
+        f"{approval.who_can_approve(repository)} may approve; boxes fetch from "
+        f"{repository.clone_url or 'GitHub'}"
     )
 
 
@@ -102,6 +116,13 @@ def add_commands(
         "--approvers",
         choices=[a.value for a in Approvers],
         help="admins (default), or members too",
+    )
+    set_.add_argument(
+        "--clone-url",
+        type=_clone_url,
+        metavar="URL",
+        help="where boxes fetch the code from instead of GitHub (an SSH address used with a "
+        "deploy key on the boxes, GitHub Enterprise, a mirror); '' goes back to GitHub's",
     )
 
     pull = commands.add_parser("pull", help="pull requests pullre follows")

@@ -8,6 +8,7 @@ refused, so a slow agent cannot flip the state of the PR that now has its server
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -112,6 +113,7 @@ def assignment(
     secret_key: str,
     github_api_url: str,
     presented_token: str | None = None,
+    fetch_token: Callable[[Repository], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any] | None:
     """The PR this server should run, or None (the agent then stops any app).
 
@@ -121,6 +123,8 @@ def assignment(
     ``presented_token`` is the environment token the agent holds: when it is this environment's
     current one the answer's ``environment_token`` is None (keep it); otherwise (a new stay, a
     lost token) a new one is made and given in this answer only. The caller commits.
+
+    ``fetch_token`` gives the answer's ``fetch_token`` member (``fetch_tokens.member``), or None.
     """
     environment = serving_environment(session, server)
     if environment is None:
@@ -148,6 +152,7 @@ def assignment(
         "environment_token": issued,
         "repository": repository.full_name,
         "clone_url": clone_url(repository, github_api_url),
+        "fetch_token": None if fetch_token is None else fetch_token(repository),
         "pr_number": pull.number,
         "head_sha": pull.head_sha,
         "head_ref": pull.head_ref,

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from github import Auth
 
 from pullre.config import ConfigError, GithubSettings
+from pullre.github.app_tokens import mint_fetch_token
 from pullre.github.payloads import parse_comment, parse_pull, parse_time
 from pullre.github.port import (
     Comment,
@@ -26,6 +27,7 @@ from pullre.github.port import (
     Deployment,
     DeploymentState,
     DeploymentStatus,
+    FetchToken,
     GitHub,
     GitHubError,
     NotModified,
@@ -214,6 +216,9 @@ class PyGithubAdapter(RestClient):
             return base64.b64decode(str(data.get("content", ""))).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as exc:
             raise GitHubError(f"{path} at {ref[:7]} is not UTF-8 text") from exc
+
+    def mint_fetch_token(self, owner: str, name: str) -> FetchToken:
+        return mint_fetch_token(self._auth, self._requester, self.stats, owner, name)
 
 
 def adapter_from_settings(settings: GithubSettings, **options: Any) -> PyGithubAdapter:

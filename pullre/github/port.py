@@ -9,7 +9,7 @@ T" and moves on instead of sleeping inside a client library.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
@@ -95,6 +95,18 @@ class CommitStatus:
     description: str
     target_url: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class FetchToken:
+    """An installation token that can only read one repository's contents, for one fetch.
+
+    ``repr`` leaves the token out: this value passes through logs' reach on its way to an agent.
+    """
+
+    token: str = field(repr=False)
+    expires_at: datetime
+    repository: str
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,11 @@ class GitHub(Protocol):
 
     def read_file(self, owner: str, name: str, path: str, ref: str) -> str:
         """The UTF-8 text of file ``path`` at ``ref``; GitHubNotFound when it is absent."""
+        ...
+
+    def mint_fetch_token(self, owner: str, name: str) -> FetchToken:
+        """A new installation token for ``owner/name`` alone with ``contents: read`` (GitHub
+        App auth only; ``GitHubAuthError`` with a personal token), for a box to fetch with."""
         ...
 
 

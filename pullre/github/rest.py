@@ -60,6 +60,7 @@ class RestClient:
             seconds_between_writes=seconds_between_writes,
         )
         self._requester = self._github.requester
+        self._auth = auth
 
     def close(self) -> None:
         self._github.close()

@@ -26,6 +26,7 @@ from pullre.environments import deploys, tokens
 from pullre.models import Environment, Server, StepStatus
 from pullre.servers.registry import find_server_by_token
 from pullre.smoke import results as smoke
+from pullre.web import fetch_tokens
 from pullre.web.db_session import READ_FACTORY_KEY, get_session
 from pullre.web.rate_limit import RateLimiter, retry_after
 from pullre.web.request_clock import clock
@@ -43,6 +44,8 @@ WAIT_SLOTS_KEY = "pullre.agent_wait_slots"
 RATE_LIMIT_KEY = "pullre.agent_rate_limit"
 #: Who runs PR code on a box, as its agent says (``pullre.agent.app_user``'s modes).
 RUNS_AS = ("app_user", "same_user", "refused")
+#: Assignment members that change without the work changing (a renewed fetch token...).
+_ONE_OFF = ("environment_token", "fetch_token")
 
 
 def _error(message: str, status: int) -> tuple[Response, int]:
@@ -190,12 +193,13 @@ def _current(session: Session, presented: str | None) -> dict[str, Any] | None:
         secret_key=current_app.config["SECRET_KEY"],
         github_api_url=settings.github.api_url,
         presented_token=presented,
+        fetch_token=fetch_tokens.for_repository,
     )
 
 
 def _digest(found: dict[str, Any] | None) -> str:
-    """What the agent acts on, without the one-off token: equal digests, nothing to do."""
-    kept = None if found is None else {k: v for k, v in found.items() if k != "environment_token"}
+    """What the agent acts on, without the one-off tokens: equal digests, nothing to do."""
+    kept = None if found is None else {k: v for k, v in found.items() if k not in _ONE_OFF}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:32]
 
 

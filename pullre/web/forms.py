@@ -27,6 +27,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from pullre.accounts.user_accounts import MIN_PASSWORD_LENGTH
+from pullre.environments import clone_urls
 from pullre.identifiers import GITHUB_LOGIN, SCHEMA_NAME, split_full_name
 from pullre.models import Approvers, Role, Schedule, Trust
 from pullre.policies import office_hours
@@ -126,6 +127,22 @@ class RepositoryForm(FlaskForm):  # type: ignore[misc]
         "server and data kept) and its queued PRs wait; at opening time the ones that were "
         "ready are woken. None: always on."
     )
+    clone_url = StringField(
+        "Clone URL",
+        validators=[Optional(), Length(max=clone_urls.LONGEST)],
+        filters=[_strip],
+        description="Where boxes fetch the code from. Blank: GitHub (with a GitHub App, boxes "
+        "get a token reading this repository for under an hour). Else e.g. "
+        "git@github.com:OWNER/NAME.git with a deploy key installed on the boxes, or a GitHub "
+        "Enterprise host or mirror.",
+    )
+
+    def validate_clone_url(self, field: StringField) -> None:
+        if field.data:
+            try:
+                clone_urls.check(field.data)
+            except clone_urls.BadCloneUrl as exc:
+                raise ValidationError(str(exc)) from None
 
     def validate_full_name(self, field: StringField) -> None:
         try:

@@ -63,6 +63,7 @@ def _save(form: RepositoryForm, repository: Repository) -> bool:
     repository.approvers = Approvers(form.approvers.data)
     # schedule_state stays: the pass compares it with the new hours and acts on the difference.
     repository.schedule_id = form.schedule_id.data
+    repository.clone_url = blank_to_none(form.clone_url.data)
     session.add(repository)
     session.flush()
     events.record(
@@ -72,6 +73,7 @@ def _save(form: RepositoryForm, repository: Repository) -> bool:
         repository_id=repository.id,
         trust=repository.trust.value,
         approvers=repository.approvers.value,
+        clone_url=repository.clone_url,
     )
     return commit_or_report_duplicate(
         form.full_name.errors, f"{owner}/{name} is already registered."

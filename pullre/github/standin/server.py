@@ -28,10 +28,11 @@ from typing import Any, Literal
 
 import jwt
 
+from pullre.github.standin import token_grants
 from pullre.github.standin.faults import FaultBody, fault
 from pullre.github.standin.handler import RequestHandler
 from pullre.github.standin.resources import GitHubResources, Route
-from pullre.github.standin.state import Fail, Request, Response, iso, utc_now
+from pullre.github.standin.state import Fail, Request, Response, utc_now
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class GitHubStandIn(GitHubResources):
             token: (login, None) for token, login in (tokens or {}).items()
         }
         self._apps: dict[int, _App] = {}
+        #: Every installation token minted, with what its request asked for (tests read it).
+        self.token_grants: list[token_grants.TokenGrant] = []
         #: Queued faults, each for any request (None) or for paths matching its pattern.
         self._faults: list[tuple[re.Pattern[str] | None, Response]] = []
         self.rate_limit = rate_limit
@@ -272,14 +275,11 @@ class GitHubStandIn(GitHubResources):
             raise Fail(401, "'Issuer' claim ('iss') must be an Integer")
         token = "ghs_" + secrets.token_urlsafe(27)
         expires_at = utc_now() + app.token_lifetime
+        repos = self._repos.values()
+        granted = token_grants.grant(token, app.installation_id, request.body, repos, expires_at)
+        self.token_grants.append(granted)
         self._tokens[token] = ("pullre[bot]", expires_at)
-        body = {
-            "token": token,
-            "expires_at": iso(expires_at),
-            "permissions": {"pull_requests": "write", "deployments": "write", "statuses": "write"},
-            "repository_selection": "all",
-        }
-        return Response(201, body)
+        return Response(201, token_grants.answer(granted, repos))
 
     def _page(self, request: Request, items: list[Any]) -> Response:
         try:
