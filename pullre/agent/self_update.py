@@ -104,7 +104,10 @@ def between_passes(controller: Controller) -> bool:
         )
         return False
     log.info(
-        "updating the agent to %s (sha256 %s) from the controller", offer.version, offer.sha256
+        "updating the agent %s to %s (sha256 %s) from the controller",
+        bundle.identity(),
+        offer.version,
+        offer.sha256,
     )
     try:
         install(controller.bundle(), offer.sha256, target)
