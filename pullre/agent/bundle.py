@@ -24,8 +24,17 @@ from pullre.agent import AGENT_VERSION
 
 #: What the bundle holds, relative to the directory above ``pullre/``.
 PACKAGES = ("pullre/agent", "pullre/smoke")
-#: Run as ``python3 pullre-agent.pyz ...``: what ``client.py`` runs.
-MAIN = "import sys\n\nfrom pullre.agent.main import main\n\nsys.exit(main())\n"
+#: Run as ``python3 pullre-agent.pyz ...``: what ``client.py`` runs, once the interpreter is new
+#: enough (Amazon Linux 2023's ``python3`` is 3.9; the agent reads ``.pullre.toml`` with tomllib).
+MAIN = """import sys
+
+if sys.version_info < (3, 11):
+    sys.exit("pullre-agent needs Python 3.11 or later, not " + sys.version.split()[0])
+
+from pullre.agent.main import main
+
+sys.exit(main())
+"""
 INTERPRETER = "/usr/bin/env python3"
 #: Zip cannot hold times before 1980; every entry gets this one.
 TIMESTAMP = (1980, 1, 1, 0, 0, 0)
