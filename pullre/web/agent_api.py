@@ -143,6 +143,8 @@ def assignment() -> Response:
     Waiting requests hold a server thread each, so at most ``[controller] agent_wait_slots``
     wait at once; past that the answer comes at once with ``retry_after`` seconds for the agent
     to sleep before it asks again, and pages never queue behind agents.
+
+    ``agent`` names the agent bundle this controller serves (``GET /api/agent/bundle``).
     """
     wait = _wait_seconds()
     known = request.args.get("known", "")
