@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -175,3 +176,35 @@ def test_an_agent_run_from_a_source_tree_only_says_an_update_is_available(
     assert "serves agent 9.9.9" in result.stderr
     assert "/api/agent/bundle" not in [r.path for r in fake_controller.requests]
     assert client.read_text().startswith('"""The staging agent from a source tree')
+
+
+def test_a_looping_agent_refused_an_update_keeps_running_and_does_not_fetch_it_each_pass(
+    tmp_path: Path, fake_controller: FakeController
+) -> None:
+    pyz = tmp_path / "pullre-agent.pyz"
+    old = write_pyz(pyz, old_tree(tmp_path))
+    ini = write_ini(tmp_path / "agent.ini", fake_controller.url, tmp_path / "work")
+    new = bundle.build(ROOT)
+    fake_controller.agent_offer = {"version": AGENT_VERSION, "sha256": bundle.sha256(new)}
+    fake_controller.bundle = new[:-100]  # cut short
+
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-S", str(pyz), "--config", str(ini), "--loop", "--interval", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(fake_controller.heartbeats()) < 4:
+            time.sleep(0.1)
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
+
+    assert len(fake_controller.heartbeats()) >= 4  # four passes by the old agent
+    assert {h["agent_version"] for h in fake_controller.heartbeats()} == {
+        identity(old, OLD_VERSION)
+    }
+    assert [r.path for r in fake_controller.requests].count("/api/agent/bundle") == 1
+    assert pyz.read_bytes() == old

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from pullre.agent.controller import (
 )
 
 log = logging.getLogger(__name__)
+#: After a failed update, the same bundle is not tried again for this long (a read-only
+#: directory, a proxy that mangles it): a --loop pass comes every 25 s.
+RETRY_AFTER_S = 300.0
 
 
 class UpdateRefused(Exception):
@@ -91,12 +95,16 @@ def restart() -> None:
 def between_passes(controller: Controller) -> bool:
     """Update this agent when the controller serves another; True when its file was replaced.
 
-    Never raises for a failed update: the running agent carries on and the next pass retries.
+    Never raises for a failed update: the running agent carries on, and tries that bundle
+    again after ``RETRY_AFTER_S``.
     """
     offer = controller.offer
     if offer is None or not outdated(offer):
         return False
     target = bundle.running_bundle()
+    failed_at = _FAILED.get(offer.sha256)
+    if failed_at is not None and time.monotonic() < failed_at + RETRY_AFTER_S:
+        return False
     if target is None:
         _say_once(
             f"the controller serves agent {offer.version} (this one is {AGENT_VERSION}, run from "
@@ -112,13 +120,16 @@ def between_passes(controller: Controller) -> bool:
     try:
         install(controller.bundle(), offer.sha256, target)
     except (UpdateRefused, ControllerUnavailable, ControllerRefused, OSError) as exc:
-        log.error("agent update refused or failed: %s", exc)
+        log.error("agent update refused or failed (next try in %g s): %s", RETRY_AFTER_S, exc)
+        _FAILED[offer.sha256] = time.monotonic()
         return False
     log.info("%s replaced by agent %s", target, offer.version)
     return True
 
 
 _SAID: set[str] = set()
+#: When an update to each offered hash last failed (monotonic seconds), in this process.
+_FAILED: dict[str, float] = {}
 
 
 def _say_once(message: str) -> None:
