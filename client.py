@@ -1,72 +1,16 @@
-"""The staging agent: one pass (``--loop`` to repeat). Exit 2 on bad settings.
+"""The staging agent from a source tree: ``python3 client.py --config FILE [--loop]``.
 
-Runs on every staging instance from cron or systemd. See pullre/agent/deploy.py for the pass.
+The same as ``python3 pullre-agent.pyz ...`` (``python -m pullre agent bundle`` builds that one
+file); see pullre/agent/main.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import sys
-import time
 
-from pullre.agent import deploy
-from pullre.agent.controller import Controller, ControllerRefused, ControllerUnavailable
-from pullre.agent.settings import AgentSettings, SettingsError, load
+from pullre.agent.main import FALLBACK_S, WAIT_S, main
 
-#: The longest one wait on the controller lasts; a pass follows every wait.
-WAIT_S = 25.0
-#: The pause between passes when the controller cannot be waited on (unreachable, or older).
-FALLBACK_S = 5.0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="pullre staging agent: deploy this server's PR")
-    parser.add_argument("--config", help="ini file with an [agent] section (default: app.ini)")
-    parser.add_argument("--loop", action="store_true", help="repeat the pass until stopped")
-    parser.add_argument(
-        "--interval",
-        type=float,
-        default=60.0,
-        help="with --loop: the longest time between passes (a change on the controller "
-        "starts the next pass at once)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        settings = load(args.config, os.environ)
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    if not args.loop:
-        return deploy.run_pass(settings)
-    return _loop(settings, max(args.interval, 1.0))
-
-
-def _loop(settings: AgentSettings, interval: float) -> int:
-    """A pass, then wait on the controller for the assignment to change (at most
-    ``interval``, and ``WAIT_S``: a pass also restarts a dead app), then the next pass."""
-    log = logging.getLogger("client")
-    controller = Controller(settings.controller_url, settings.token)
-    while True:
-        try:
-            deploy.run_pass(settings, controller=controller)
-        except Exception:
-            # One broken pass (a full disk, say) must not end the loop that would retry it.
-            log.exception("the pass failed; retrying after the interval")
-        try:
-            pause = controller.wait_for_change(min(interval, WAIT_S))
-        except (ControllerUnavailable, ControllerRefused) as exc:
-            log.warning("cannot wait on the controller (%s); sleeping instead", exc)
-            pause = None
-        try:
-            time.sleep(min(interval, FALLBACK_S) if pause is None else pause)
-        except KeyboardInterrupt:
-            return 0
-
+__all__ = ["FALLBACK_S", "WAIT_S", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,9 @@
     ``POST /api/agent/steps``, ``POST /api/agent/heartbeat``) on 127.0.0.1 that records every
     request. Set ``assignment`` (the inner object or None), ``status`` (e.g. 503) or
     ``steps_status`` (e.g. 409) to steer it. Like the real one it refuses (401) a step, or a
-    heartbeat naming an environment, without the environment token the assignment gave.
+    heartbeat naming an environment, without the environment token the assignment gave. Set
+    ``agent_offer`` (``{"version", "sha256"}``, sent as the answer's ``agent``) and
+    ``bundle`` (the bytes of ``GET /api/agent/bundle``) to offer an agent update.
 ``git_origin``
     A real git repository standing for the GitHub base repository: ``commit(...)`` makes
     commits, ``open_pr(n, sha)`` points ``refs/pull/N/head`` at a commit, as GitHub does.
@@ -81,6 +83,8 @@ class FakeController:
     assignment: dict[str, Any] | None = None
     status: int = 200
     steps_status: int = 200
+    agent_offer: dict[str, str] | None = None
+    bundle: bytes | None = None
     requests: list[Request] = field(default_factory=list)
 
     def steps(self) -> list[tuple[str, str]]:
@@ -130,7 +134,16 @@ def _handler(controller: FakeController) -> type[BaseHTTPRequestHandler]:
             elif controller.status != 200:
                 self._answer(controller.status, {"error": "the controller is having a bad day"})
             elif (method, self.path) == ("GET", "/api/agent/assignment"):
-                self._answer(200, {"assignment": controller.assignment})
+                answer = {"assignment": controller.assignment}
+                if controller.agent_offer is not None:
+                    answer["agent"] = controller.agent_offer
+                self._answer(200, answer)
+            elif (method, self.path) == ("GET", "/api/agent/bundle") and controller.bundle:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/zip")
+                self.send_header("Content-Length", str(len(controller.bundle)))
+                self.end_headers()
+                self.wfile.write(controller.bundle)
             elif (method, self.path) == ("POST", "/api/agent/steps"):
                 if controller.steps_status != 200:
                     self._answer(controller.steps_status, {"error": "not this server's"})

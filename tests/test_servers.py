@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pullre.agent import AGENT_VERSION
 from pullre.config import Settings
 from pullre.ec2.boto3_adapter import make_ec2
 from pullre.ec2.port import Ec2
@@ -28,7 +29,7 @@ from pullre.models import (
     utcnow,
 )
 from pullre.servers import registry as servers
-from pullre.web import create_app
+from pullre.web import agent_bundle, create_app
 from tests.ec2_fixtures import Ec2Sandbox, FaultyEc2
 from tests.web_fixtures import MakeUser, csrf_token, log_in, make_settings
 
@@ -388,6 +389,28 @@ def test_the_page_shows_each_agents_heartbeat_version_and_deployed_sha(
     assert "3 min ago" in row
     assert "0.1.0" in row
     assert "abcdef0" in row
+
+
+def test_the_page_flags_agents_that_differ_from_the_controllers_bundle(
+    pool_admin: FlaskClient, session: Session
+) -> None:
+    served = agent_bundle.current()
+    reported = {
+        "i-0aaaaaaaaaaaaaaa1": served.identity,  # runs the bundle this controller serves
+        "i-0aaaaaaaaaaaaaaa2": AGENT_VERSION,  # a source tree of the same version
+        "i-0aaaaaaaaaaaaaaa3": "0.0.9",  # an older source tree
+        "i-0aaaaaaaaaaaaaaa4": f"{AGENT_VERSION}+{'0' * 12}",  # another bundle, same version
+    }
+    for number, (instance_id, version) in enumerate(reported.items()):
+        add_server(session, instance_id, f"box-{number}").agent_version = version
+    session.commit()
+
+    flagged = {
+        instance_id for instance_id in reported if "outdated" in server_row(pool_admin, instance_id)
+    }
+
+    assert flagged == {"i-0aaaaaaaaaaaaaaa3", "i-0aaaaaaaaaaaaaaa4"}
+    assert served.identity in server_row(pool_admin, "i-0aaaaaaaaaaaaaaa1")
 
 
 def test_the_page_says_who_runs_pr_code_and_an_admin_marks_a_dirty_server_clean(

@@ -1,4 +1,4 @@
-"""The controller's agent API as this box sees it: three JSON calls over urllib.
+"""The controller's agent API as this box sees it: three JSON calls over urllib, and the bundle.
 
 Failures are sorted by what the pass should do about them: ``ControllerUnavailable`` (no answer,
 5xx, or 429: this server called too often) means "try again next pass, touch nothing";
@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from pullre.agent import AGENT_VERSION
+from pullre.agent import bundle
 from pullre.agent.assignment import Assignment, parse
 from pullre.agent.masking import mask, mask_json, masked_values
 
@@ -28,6 +28,8 @@ ENVIRONMENT_HEADER = "X-Pullre-Environment-Token"
 LOG_LIMIT = 64 * 1024
 STEPS = ("fetch", "checkout", "build", "migrate", "start", "health", "smoke")
 STATUSES = ("running", "ok", "failed", "skipped")
+#: The largest agent bundle taken from the controller (it is about 200 KB).
+BUNDLE_LIMIT = 16 * 1024 * 1024
 
 
 class ControllerUnavailable(Exception):
@@ -40,6 +42,27 @@ class ControllerRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True)
+class BundleOffer:
+    """The agent the controller serves (``agent`` in the assignment answer)."""
+
+    version: str
+    sha256: str
+
+
+def parse_offer(payload: Any) -> BundleOffer | None:
+    """The answer's ``agent`` member, None when absent (an older controller) or malformed."""
+    offer = payload.get("agent") if isinstance(payload, dict) else None
+    if not isinstance(offer, dict):
+        return None
+    version, digest = offer.get("version"), offer.get("sha256")
+    if not isinstance(version, str) or not isinstance(digest, str):
+        return None
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return None
+    return BundleOffer(version=version[:40], sha256=digest)
 
 
 class NotAssigned(Exception):
@@ -67,10 +90,13 @@ class Controller:
     digest: str | None = None
     #: The last assignment's secret values (``masking.masked_values``): no report carries them.
     secret_values: tuple[str, ...] = ()
+    #: The agent bundle the controller offered in its last assignment answer.
+    offer: BundleOffer | None = None
 
     def assignment(self) -> Assignment | None:
         payload = self._call("GET", "/api/agent/assignment")
         found = parse(payload)
+        self.offer = parse_offer(payload)
         digest = payload.get("digest") if isinstance(payload, dict) else None
         self.digest = digest if isinstance(digest, str) and digest else None
         self.secret_values = masked_values(found.secrets.values()) if found else ()
@@ -151,7 +177,7 @@ class Controller:
             "POST",
             "/api/agent/heartbeat",
             {
-                "agent_version": AGENT_VERSION,
+                "agent_version": bundle.identity(),
                 "deployed_sha": deployed_sha,
                 "app_running": app_running,
                 "environment_id": environment_id,
@@ -161,6 +187,15 @@ class Controller:
             },
         )
 
+    def bundle(self) -> bytes:
+        """The controller's agent bundle, unchecked: the caller compares its hash."""
+        data = self._request(
+            "GET", "/api/agent/bundle", None, accept="application/zip", limit=BUNDLE_LIMIT
+        )
+        if len(data) > BUNDLE_LIMIT:
+            raise ControllerUnavailable(f"the agent bundle is over {BUNDLE_LIMIT} bytes")
+        return data
+
     def _call(
         self,
         method: str,
@@ -169,6 +204,23 @@ class Controller:
         *,
         timeout: float | None = None,
     ) -> Any:
+        raw = self._request(method, path, body, timeout=timeout)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ControllerUnavailable(f"{method} {path}: the answer is not JSON") from None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        timeout: float | None = None,
+        accept: str = "application/json",
+        limit: int | None = None,
+    ) -> bytes:
+        """The answer's body; at most ``limit`` + 1 bytes are read when a limit is given."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - the URL's scheme is checked at load
             self.base_url + path,
@@ -177,7 +229,7 @@ class Controller:
             headers={
                 "Authorization": f"Bearer {self.token}",
                 **({ENVIRONMENT_HEADER: self.environment_token} if self.environment_token else {}),
-                "Accept": "application/json",
+                "Accept": accept,
                 **({"Content-Type": "application/json"} if data is not None else {}),
             },
         )
@@ -185,7 +237,7 @@ class Controller:
             with urllib.request.urlopen(  # noqa: S310
                 request, timeout=timeout or self.timeout
             ) as response:
-                raw = response.read()
+                raw: bytes = response.read() if limit is None else response.read(limit + 1)
         except urllib.error.HTTPError as exc:
             message = _error_message(exc)
             if exc.code >= 500 or exc.code == 429:  # 429: rate limited; the next pass asks again
@@ -198,10 +250,7 @@ class Controller:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ControllerUnavailable(f"{method} {path}: {reason}") from None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise ControllerUnavailable(f"{method} {path}: the answer is not JSON") from None
+        return raw
 
 
 def _error_message(error: urllib.error.HTTPError) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from pullre import events
 from pullre.accounts import user_accounts as accounts
 from pullre.cli import CommandError
+from pullre.cli import agent_bundle as cli_agent_bundle
 from pullre.cli import approvals as cli_approvals
 from pullre.cli import secrets as cli_secrets
 from pullre.cli import server_settings as cli_server_settings
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("number", type=int, metavar="N")
         sub.set_defaults(func=None, sandbox_action=verb)
 
+    cli_agent_bundle.add_commands(commands)
     show = command("status", status, "where every open PR stands")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -204,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sandbox":
         return _sandbox(args.sandbox_action, args.number)
+    if getattr(args, "standalone", None):  # needs no settings nor database
+        return int(args.standalone(args))
     settings = settings_or_exit(args.config)
     engine = make_engine(settings.controller.database_url)
     try:

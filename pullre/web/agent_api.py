@@ -26,7 +26,7 @@ from pullre.environments import deploys, tokens
 from pullre.models import Environment, Server, StepStatus
 from pullre.servers.registry import find_server_by_token
 from pullre.smoke import results as smoke
-from pullre.web import fetch_tokens
+from pullre.web import agent_bundle, fetch_tokens
 from pullre.web.db_session import READ_FACTORY_KEY, get_session
 from pullre.web.rate_limit import RateLimiter, retry_after
 from pullre.web.request_clock import clock
@@ -145,6 +145,8 @@ def assignment() -> Response:
     Waiting requests hold a server thread each, so at most ``[controller] agent_wait_slots``
     wait at once; past that the answer comes at once with ``retry_after`` seconds for the agent
     to sleep before it asks again, and pages never queue behind agents.
+
+    ``agent`` names the agent bundle this controller serves (``GET /api/agent/bundle``).
     """
     wait = _wait_seconds()
     known = request.args.get("known", "")
@@ -170,7 +172,13 @@ def assignment() -> Response:
                 digest = _digest(found)
         else:
             retry = NO_SLOT_RETRY_S
-    return jsonify(assignment=found, digest=digest, retry_after=retry)
+    return jsonify(assignment=found, digest=digest, retry_after=retry, agent=agent_bundle.offer())
+
+
+@blueprint.get("/bundle")
+def bundle() -> Response:
+    """The agent bundle this controller serves; an agent updates itself from it."""
+    return agent_bundle.response(request)
 
 
 def _wait_seconds() -> float:

@@ -39,7 +39,7 @@ from pullre.policies import office_hours
 from pullre.servers import power_rules
 from pullre.servers import registry as servers
 from pullre.servers import settings as server_settings
-from pullre.web import request_clock
+from pullre.web import agent_bundle, request_clock
 from pullre.web.auth import require_admin
 from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
@@ -157,6 +157,8 @@ def index() -> str:
         now=request_clock.now(),
         age=servers.age,
         runs_as_text=servers.RUNS_AS_TEXT,
+        agent_outdated=agent_bundle.outdated,
+        agent_identity=agent_bundle.current().identity,
         power_refused=_power_refused,
     )
 
