@@ -160,6 +160,26 @@ def test_the_assignment_carries_values_but_the_json_api_does_not(
         assert VALUE not in response.get_data(as_text=True), path
 
 
+def test_an_approved_fork_pr_runs_without_the_repositorys_secrets(
+    client: FlaskClient, session: Session
+) -> None:
+    environment, agent_token = _ready(session)
+    pull = environment.pull_request
+    store.set_secret(
+        session, pull.repository, "API_KEY", VALUE, actor="x", secret_key=SECRET_KEY,
+        clock=system_clock,
+    )  # fmt: skip
+    pull.from_fork, pull.approved_sha = True, pull.head_sha  # an outsider's code, approved
+    session.commit()
+
+    answer = client.get("/api/agent/assignment", headers={"Authorization": f"Bearer {agent_token}"})
+
+    assert answer.json is not None
+    assert answer.json["assignment"]["head_sha"] == pull.head_sha  # it runs...
+    assert answer.json["assignment"]["secrets"] == {}  # ...without the team's keys
+    assert VALUE not in answer.get_data(as_text=True)
+
+
 def test_a_secret_set_under_another_secret_key_is_named_not_fatal(
     client: FlaskClient, session: Session
 ) -> None:

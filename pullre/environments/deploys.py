@@ -33,7 +33,7 @@ from pullre.models import (
 from pullre.secret_key import derived_password
 from pullre.secrets import store as secret_store
 from pullre.staging_db.names import user_name
-from pullre.trust.approval import awaiting_approval
+from pullre.trust.approval import awaiting_approval, is_outsider
 
 #: Steps an agent reports, in the order a deploy runs them.
 STEPS = ("fetch", "checkout", "build", "migrate", "start", "health", "smoke")
@@ -146,7 +146,14 @@ def assignment(
             "name": environment.schema_name,
         }
     issued = None if tokens.holds(environment, presented_token) else tokens.issue(environment)
-    secrets = secret_store.readable(session, repository.id, secret_key)
+    # A fork's or an outsider's code never gets the repository's secrets, approved or not (as
+    # GitHub Actions withholds them from fork PRs): an approval says the code may run, not
+    # that it may read the team's keys.
+    secrets = (
+        secret_store.Readable()
+        if is_outsider(pull)
+        else secret_store.readable(session, repository.id, secret_key)
+    )
     return {
         "environment_id": environment.id,
         "environment_token": issued,
