@@ -106,13 +106,21 @@ def wait_for(probe: Callable[[], T | None], deadline_s: float) -> T | None:
     return found
 
 
-def run_variant(variant: str, args: argparse.Namespace) -> Results:
+def run_variant(variant: str, args: argparse.Namespace, later: ExitStack) -> Results:
+    """One variant's measures; ``later`` removes what may outlive it (see loop_world.build)."""
     results = Results()
     home = Path(tempfile.mkdtemp(prefix=f"pullre-bench-loop-{variant}-"))
+    later.callback(shutil.rmtree, home, ignore_errors=True)
     with ExitStack() as stack:
-        stack.callback(shutil.rmtree, home, ignore_errors=True)
         world = loop_world.build(
-            stack, home, variant=variant, servers=args.prs, cron_interval=args.cron_interval
+            stack,
+            home,
+            later=later,
+            agent_loop_interval=args.agent_interval,
+            variant=variant,
+            servers=args.prs,
+            cron_interval=args.cron_interval,
+            agent_cron_interval=args.agent_cron_interval,
         )
         print(f"{variant}: {args.prs} servers and agents up; opening PRs", flush=True)
         numbers = open_prs(world, args, results)
@@ -210,8 +218,9 @@ def step_times(world: World, sha: str) -> dict[tuple[str, str], float]:
 def close_prs(world: World, numbers: list[int], args: argparse.Namespace, results: Results) -> None:
     # The pool is full: these wait in the queue for a closed PR's server.
     for k in range(args.closes):
-        world.webhook("opened", world.repo.open_pull(f"Queued {k + 1}", "bob"))
-    time.sleep(2.0)  # their nudged pass queues them
+        queued = world.repo.open_pull(f"Queued {k + 1}", "bob")
+        world.webhook("opened", queued)
+        wait_for(lambda n=queued: world.queued(n) or None, args.deadline)
     for number in numbers[args.pushes : args.pushes + args.closes]:
         instance = world.instance_of(number)
         world.standin.close(OWNER, NAME, number)
@@ -227,7 +236,8 @@ def close_prs(world: World, numbers: list[int], args: argparse.Namespace, result
 def report(runs: dict[str, Results], args: argparse.Namespace) -> None:
     print(
         f"\n{args.prs} PRs opened {args.open_gap:g} s apart, {args.pushes} pushes, "
-        f"{args.closes} closes; safety-net pass every {args.cron_interval:g} s; seconds"
+        f"{args.closes} closes; safety-net pass every {args.cron_interval:g} s; baseline "
+        f"agents pass every {args.agent_cron_interval:g} s; seconds"
     )
     header = f"{'measure':<28}{'target':>7}"
     for name in runs:
@@ -263,6 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pushes", type=int, default=5)
     parser.add_argument("--closes", type=int, default=3)
     parser.add_argument("--cron-interval", type=float, default=10.0, help="safety-net pass")
+    parser.add_argument(
+        "--agent-cron-interval",
+        type=float,
+        default=loop_world.CRON_AGENT_INTERVAL_S,
+        help="the baseline agents' seconds between passes",
+    )
+    parser.add_argument(
+        "--agent-interval",
+        type=float,
+        default=60.0,
+        help="pullre's agents' client.py --loop --interval (its default: 60)",
+    )
     parser.add_argument("--deadline", type=float, default=60.0, help="give up on one measure")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
@@ -270,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     if not set(variants) <= set(VARIANTS) or args.pushes + args.closes > args.prs:
         parser.error(f"--variants from {VARIANTS}; --pushes + --closes at most --prs")
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s: %(message)s")
-    runs = {variant: run_variant(variant, args) for variant in variants}
+    with ExitStack() as later:
+        runs = {variant: run_variant(variant, args, later) for variant in variants}
     report(runs, args)
     return 0
 

@@ -52,7 +52,7 @@ from pullre.github.adapter import make_github
 from pullre.github.port import GitHub
 from pullre.github.standin.server import GitHubStandIn
 from pullre.github.standin.state import iso
-from pullre.models import Environment, PullRequest, Repository, Server, Trust
+from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server, Trust
 from pullre.reconcile.nudge import Nudger
 from pullre.reconcile.run import run_configured_pass
 from pullre.sandbox import cloud, processes
@@ -64,7 +64,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CLIENT = REPO_ROOT / "client.py"
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "github-webhooks"
 WEBHOOK_SECRET = "bench-webhook-secret"
-#: The baseline agents' cron interval (a real crontab runs a pass a minute).
+#: The baseline agents' cron interval by default (a real crontab runs a pass a minute).
 CRON_AGENT_INTERVAL_S = 10.0
 
 log = logging.getLogger("bench.loop_world")
@@ -146,8 +146,11 @@ class Agent:
     instance_id: str
     port: int
     home: Path
-    loop: bool
+    #: None: ``client.py --loop``; else one ``client.py`` pass every so many seconds.
+    cron_every: float | None
     stopping: threading.Event
+    #: ``client.py --loop --interval``: its longest wait on the controller is min(this, 25 s).
+    loop_interval: float = 60.0
     process: subprocess.Popen[bytes] | None = None
     thread: threading.Thread | None = None
 
@@ -166,8 +169,8 @@ class Agent:
         ini.chmod(0o600)
 
     def start(self) -> None:
-        if self.loop:
-            self.process = self._spawn("--loop")
+        if self.cron_every is None:
+            self.process = self._spawn("--loop", "--interval", f"{self.loop_interval:g}")
         else:
             self.thread = threading.Thread(target=self._cron, daemon=True)
             self.thread.start()
@@ -185,13 +188,14 @@ class Agent:
             )
 
     def _cron(self) -> None:
-        # Staggered like boxes whose clocks differ, then one pass every CRON_AGENT_INTERVAL_S.
-        self.stopping.wait(secrets.randbelow(1000) / 1000 * CRON_AGENT_INTERVAL_S)
+        every = self.cron_every or CRON_AGENT_INTERVAL_S
+        # Staggered like boxes whose clocks differ, then one pass every ``every`` seconds.
+        self.stopping.wait(secrets.randbelow(1000) / 1000 * every)
         while not self.stopping.is_set():
             started = time.monotonic()
             self.process = self._spawn()
             self.process.wait()
-            self.stopping.wait(max(0.0, CRON_AGENT_INTERVAL_S - (time.monotonic() - started)))
+            self.stopping.wait(max(0.0, every - (time.monotonic() - started)))
 
     def stop(self) -> None:
         running = self.process
@@ -200,7 +204,7 @@ class Agent:
                 os.killpg(running.pid, signal.SIGKILL)
             running.wait()
         if self.thread is not None:
-            self.thread.join(CRON_AGENT_INTERVAL_S + 5)
+            self.thread.join((self.cron_every or 0) + 5)
         app = state.load(self.workdir).app if self.workdir.exists() else None
         if app is not None:
             supervisor.stop(app.pid, app.start_time, timeout=5)
@@ -257,6 +261,18 @@ class World:
                 raise RuntimeError(f"webhook {action} #{number}: HTTP {answer.status}")
         return sent
 
+    def queued(self, number: int) -> bool:
+        """Whether PR ``number`` waits in the queue for a server."""
+        with self.sessions() as session:
+            status = session.scalar(
+                select(Environment.status)
+                .join(PullRequest, Environment.pull_request_id == PullRequest.id)
+                .where(PullRequest.number == number)
+                .order_by(Environment.id.desc())
+                .limit(1)
+            )
+        return status is EnvironmentStatus.QUEUED
+
     def instance_of(self, number: int) -> str | None:
         """The instance PR ``number``'s current environment holds, if any."""
         with self.sessions() as session:
@@ -271,9 +287,23 @@ class World:
 
 
 def build(
-    stack: ExitStack, home: Path, *, variant: str, servers: int, cron_interval: float
+    stack: ExitStack,
+    home: Path,
+    *,
+    variant: str,
+    servers: int,
+    cron_interval: float,
+    later: ExitStack,
+    agent_cron_interval: float = CRON_AGENT_INTERVAL_S,
+    agent_loop_interval: float = 60.0,
 ) -> World:
-    """Start everything for ``variant`` (``pullre`` or ``before``); ``stack`` takes it down."""
+    """Start everything for ``variant`` (``pullre`` or ``before``); ``stack`` takes it down.
+
+    ``later`` waits for the web server to stop: its agents' long polls (up to 25 s) outlive the
+    agents, so the next variant need not wait for them. ``agent_cron_interval``: the
+    ``before`` agents' seconds between passes; ``agent_loop_interval``: ``pullre``'s agents'
+    ``--interval`` (client.py's default, 60 s, unless a test wants a quick shutdown).
+    """
     stack.callback(processes.stop_all, home)
     ec2_cloud, instance_ids = cloud.start(servers)
     stack.callback(ec2_cloud.stop)
@@ -281,7 +311,8 @@ def build(
     standin = GitHubStandIn(tokens={github_token: "pullre-bot"}).start()
     stack.callback(standin.stop)
     repo = SampleRepo.create(home / "origin", standin)
-    web = wsgi.Server(("127.0.0.1", 0), None, numthreads=16)
+    # Agents' long polls hold threads for up to 25 s after the agents are gone: don't wait.
+    web = wsgi.Server(("127.0.0.1", 0), None, numthreads=16, shutdown_timeout=0.5)
     web.prepare()  # binds a free port now, so the settings can name it
     host, port = web.bind_addr
     controller_url = f"http://{host}:{port}"
@@ -292,8 +323,11 @@ def build(
     sessions = make_session_factory(engine)
     starts = StartLog()
     stopping = threading.Event()
+    cron_every = None if variant == "pullre" else agent_cron_interval
     agents = {
-        iid: Agent(iid, _free_port(), home / f"agent-{n}", variant == "pullre", stopping)
+        iid: Agent(
+            iid, _free_port(), home / f"agent-{n}", cron_every, stopping, agent_loop_interval
+        )
         for n, iid in enumerate(instance_ids, start=1)
     }
     with sessions() as session:
@@ -321,7 +355,9 @@ def build(
         settings, session_factory=sessions, nudger=nudger, ec2=ec2, github=github
     )
     threading.Thread(target=web.serve, name="controller", daemon=True).start()
-    stack.callback(web.stop)
+    stopper = threading.Thread(target=web.stop, name="controller-stop", daemon=True)
+    stack.callback(stopper.start)
+    later.callback(stopper.join, 60)
     cron = threading.Thread(
         target=_cron_passes, args=(settings, engine, github(), ec2(), stopping, cron_interval),
         name="cron", daemon=True,
