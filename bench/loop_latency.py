@@ -120,6 +120,7 @@ def run_variant(variant: str, args: argparse.Namespace, later: ExitStack) -> Res
             variant=variant,
             servers=args.prs,
             cron_interval=args.cron_interval,
+            write_interval=args.write_interval,
             agent_cron_interval=args.agent_cron_interval,
         )
         print(f"{variant}: {args.prs} servers and agents up; opening PRs", flush=True)
@@ -236,8 +237,9 @@ def close_prs(world: World, numbers: list[int], args: argparse.Namespace, result
 def report(runs: dict[str, Results], args: argparse.Namespace) -> None:
     print(
         f"\n{args.prs} PRs opened {args.open_gap:g} s apart, {args.pushes} pushes, "
-        f"{args.closes} closes; safety-net pass every {args.cron_interval:g} s; baseline "
-        f"agents pass every {args.agent_cron_interval:g} s; seconds"
+        f"{args.closes} closes; GitHub writes {args.write_interval:g} s apart; safety-net "
+        f"pass every {args.cron_interval:g} s; baseline agents pass every "
+        f"{args.agent_cron_interval:g} s; seconds"
     )
     header = f"{'measure':<28}{'target':>7}"
     for name in runs:
@@ -284,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=60.0,
         help="pullre's agents' client.py --loop --interval (its default: 60)",
+    )
+    parser.add_argument(
+        "--write-interval", type=float, default=1.0, help="[github] write_interval (pacing)"
     )
     parser.add_argument("--deadline", type=float, default=60.0, help="give up on one measure")
     parser.add_argument("--variants", default=",".join(VARIANTS))

@@ -296,13 +296,15 @@ def build(
     later: ExitStack,
     agent_cron_interval: float = CRON_AGENT_INTERVAL_S,
     agent_loop_interval: float = 60.0,
+    write_interval: float = 1.0,
 ) -> World:
     """Start everything for ``variant`` (``pullre`` or ``before``); ``stack`` takes it down.
 
     ``later`` waits for the web server to stop: its agents' long polls (up to 25 s) outlive the
     agents, so the next variant need not wait for them. ``agent_cron_interval``: the
     ``before`` agents' seconds between passes; ``agent_loop_interval``: ``pullre``'s agents'
-    ``--interval`` (client.py's default, 60 s, unless a test wants a quick shutdown).
+    ``--interval`` (client.py's default, 60 s, unless a test wants a quick shutdown);
+    ``write_interval``: ``[github] write_interval``, the pacing of GitHub writes.
     """
     stack.callback(processes.stop_all, home)
     ec2_cloud, instance_ids = cloud.start(servers)
@@ -316,7 +318,9 @@ def build(
     web.prepare()  # binds a free port now, so the settings can name it
     host, port = web.bind_addr
     controller_url = f"http://{host}:{port}"
-    settings = _settings(home, controller_url, standin.url, github_token, ec2_cloud.endpoint_url)
+    settings = _settings(
+        home, controller_url, standin.url, github_token, ec2_cloud.endpoint_url, write_interval
+    )
     migrate.upgrade(settings.controller.database_url)
     engine = make_engine(settings.controller.database_url)
     stack.callback(engine.dispose)
@@ -388,7 +392,12 @@ def _cron_passes(
 
 
 def _settings(
-    home: Path, controller_url: str, github_url: str, github_token: str, ec2_url: str
+    home: Path,
+    controller_url: str,
+    github_url: str,
+    github_token: str,
+    ec2_url: str,
+    write_interval: float,
 ) -> Settings:
     ini = home / "app.ini"
     ini.write_text(
@@ -396,7 +405,7 @@ def _settings(
         f"database_url = sqlite:///{home / 'controller.db'}\n"
         f"secret_key = {secrets.token_hex(32)}\npublic_url = {controller_url}\n"
         f"[github]\napi_url = {github_url}\ntoken = {github_token}\n"
-        f"webhook_secret = {WEBHOOK_SECRET}\nwrite_interval = 1\n"
+        f"webhook_secret = {WEBHOOK_SECRET}\nwrite_interval = {write_interval:g}\n"
         f"[aws]\nregion = {cloud.REGION}\nendpoint_url = {ec2_url}\n"
         "[pool]\nlease_seconds = 30\n"
     )
