@@ -8,15 +8,17 @@ Run from the repository root (nothing to set up, no MySQL; about four minutes by
 Each variant gets a fresh world (bench/loop_world.py): the real Flask app in cheroot with a
 Nudger built from the real adapter factories and a webhook secret, GitHub writes paced at one
 a second (``[github] write_interval = 1``), moto's EC2 server and the GitHub stand-in over real
-HTTP, a SQLite controller DB, a safety-net pass every ``--cron-interval`` seconds, and one real
-agent (``client.py``, ``allow_same_user``) per pool instance serving the sandbox's sample app.
+HTTP, a SQLite controller DB, a safety-net pass every ``--cron-interval`` seconds (reporting
+inline, as ``update_pull.py`` from cron does), and one real agent (``client.py``,
+``allow_same_user``, ``app_user`` = you) per pool instance, kept running, serving the sandbox's
+sample app on a port of its own (no build step, no database: start-up is the app's own share).
 The pool has one server per PR of the first phase, so every opened PR can be started at once.
 
 1. *PR opened → StartInstances*: ``--prs`` PRs opened ``--open-gap`` s apart, each announced
    by a signed ``pull_request`` ``opened`` webhook (GitHub's example payload, moved onto the
    stand-in's PR); measured to the moment the bench's own EC2 factory saw StartInstances
    return for the PR's server. Target: p95 ≤ 1 s.
-2. *push → deploy starts*: ``--pushes`` pushes, one at a time, to the first PRs (each once all
+2. *push → deploy starts*: ``--pushes`` pushes, one at a time, to the first PRs (once their
    first deploys serve), each with its ``synchronize`` webhook; measured to the agent's
    ``fetch`` step reported running (``deploy_steps.reported_at``). Target: ≤ 2 s.
 3. *push → new sha serving*: to the app's ``/`` answering with the new sha (polled every
@@ -26,6 +28,9 @@ The pool has one server per PR of the first phase, so every opened PR can be sta
 4. *close → next queued PR's instance starting*: ``--closes`` more PRs are opened while the
    pool is full, so they queue; then as many of the first PRs are closed, one at a time, each
    with its ``closed`` webhook; measured to StartInstances of the freed server. Target: ≤ 2 s.
+   The nudged pass stops the closed PR's instance, but a server is handed on only once a pass
+   sees it stopped, and nothing nudges that pass: this measure includes the wait for the next
+   safety-net pass (so it moves with ``--cron-interval``).
 
 Variants (``--variants``, both by default, each printed with n, p50 and p95 in seconds, then
 the ratio of the baseline's p95 to pullre's):
@@ -33,9 +38,14 @@ the ratio of the baseline's p95 to pullre's):
 * ``pullre``: as shipped — reporting to GitHub in the Nudger's second worker under its own
   lease, agents in ``client.py --loop`` waiting on the controller (default 8 wait slots, so
   with more agents than slots some are told to retry after 5 s);
-* ``before``, the baseline: the nudged pass reports to GitHub itself before it takes the next
-  nudge, and agents run one ``client.py`` pass every 10 s as cron would (cron's one a minute
-  is too slow to bench).
+* ``before``, the baseline: the nudged pass reports to GitHub itself before the worker takes
+  the next nudge (the pass gives its lease back first, as now; the worker is what waits), and
+  agents run one ``client.py`` pass every ``--agent-cron-interval`` (10) s, as cron would
+  (cron's one a minute is too slow to bench).
+
+Quick runs (tests/test_bench_loop_latency.py): ``--write-interval 0`` unpaces GitHub writes,
+``--agent-interval`` shortens the ``--loop`` agents' waits (so the controller stops at once),
+``--deadline`` bounds the wait for any one measure.
 
 Numbers are wall-clock on a shared machine (here, 2 cores shared with other work; 20 agents
 and their apps compete with the controller): noisy, compare within one run. Nothing is
