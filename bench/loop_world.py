@@ -355,6 +355,9 @@ def build(
     nudger_class = Nudger if variant == "pullre" else InlineReportingNudger
     nudger = nudger_class(settings, engine, github=github, ec2=ec2)
     stack.callback(nudger.close, 10)
+    # The baseline's worker may still be reporting a backlog of paced writes (failing fast once
+    # the stand-in is gone): it must be done before the temp dir and its SQLite files go.
+    later.callback(nudger.close, 120)
     web.wsgi_app = create_app(
         settings, session_factory=sessions, nudger=nudger, ec2=ec2, github=github
     )
