@@ -113,6 +113,10 @@ class SampleRepo:
             self._open("Tidy the footer", "carol", {}),
         ]
 
+    def open_pull(self, title: str, author: str) -> int:
+        """One more PR with the base files (benchmarks open many); its number."""
+        return self._open(title, author, {})
+
     def _open(self, title: str, author: str, changes: dict[str, str], fork: str = "") -> int:
         files = {**self.base_files, **changes}
         files["app.py"] = _with_version(files["app.py"], title)
