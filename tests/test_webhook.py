@@ -328,12 +328,15 @@ def test_synchronize_updates_the_head_sha_and_asks_a_redeploy(hook: Hook) -> Non
     assert hook.nudger.passes == 2
 
 
-def test_closed_releases_the_environment_after_the_pass(hook: Hook) -> None:
+def test_closed_hands_the_server_to_the_queued_pr_without_waiting_for_cron(hook: Hook) -> None:
     hook.world.add_repository()
     (server,) = hook.world.add_servers(1)
     number = opened(hook)
     assert hook.nudger.wait_idle(WAIT)
     assert hook.world.active() == {number: ("provisioning", server)}
+    waiting = opened(hook)
+    assert hook.nudger.wait_idle(WAIT)
+    assert hook.world.active()[waiting] == ("queued", None)
     hook.world.standin.close(OWNER, NAME, number)
 
     response = hook.post("pull_request", payload_for(hook.world, "closed", number))
@@ -342,9 +345,12 @@ def test_closed_releases_the_environment_after_the_pass(hook: Hook) -> None:
     pull = hook.pull(number)
     assert pull is not None
     assert pull.state is PullRequestState.CLOSED
+    # The close's pass stops the instance; the passes that follow it (not the next webhook or
+    # cron pass) see it stopped, free the server and start it for the queued PR.
     assert hook.nudger.wait_idle(WAIT)
-    assert hook.world.active() == {number: ("releasing", server)}
-    assert hook.world.states() == {server: "stopped"}
+    assert hook.world.active() == {waiting: ("provisioning", server)}
+    assert hook.world.states() == {server: "running"}
+    assert hook.nudger.passes >= 4
 
 
 def test_a_repeated_delivery_is_recorded_once_and_nudges_once(hook: Hook) -> None:

@@ -31,6 +31,8 @@ class PassReport:
     stopped: list[str] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Servers given back whose instance has not stopped yet: a later pass frees them.
+    settling: int = 0
 
 
 @dataclass

@@ -33,8 +33,12 @@ log = logging.getLogger(__name__)
 
 #: A nudged pass that found the lease held (a cron pass is running) is tried again after this
 #: long, because the running pass may have synced before the webhook's news was recorded.
-SKIPPED_RETRY_DELAY = 5.0
-SKIPPED_RETRIES = 3
+SKIPPED_RETRY_DELAY = 1.0
+SKIPPED_RETRIES = 15
+#: A pass that left instances stopping (a closed PR's server) is followed by another this soon,
+#: and again while some are: the server goes to the next queued PR once a pass sees it stopped,
+#: which would otherwise wait for the next webhook or cron pass.
+FOLLOW_UP_DELAY = 2.0
 
 
 class Nudger:
@@ -52,6 +56,7 @@ class Nudger:
         clock: Clock = system_clock,
         skipped_retry_delay: float = SKIPPED_RETRY_DELAY,
         skipped_retries: int = SKIPPED_RETRIES,
+        follow_up_delay: float = FOLLOW_UP_DELAY,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -61,6 +66,7 @@ class Nudger:
         self._clock = clock
         self._skipped_retry_delay = skipped_retry_delay
         self._skipped_retries = skipped_retries
+        self._follow_up_delay = follow_up_delay
         self._adapters: tuple[GitHub, Ec2, StagingDatabase | None] | None = None
         self._adapters_lock = threading.Lock()
         self._changed = threading.Condition()
@@ -157,9 +163,17 @@ class Nudger:
                     len(report.released),
                     len(report.errors),
                 )
+                if report.settling and self._sleep(self._follow_up_delay):
+                    self._follow_up()
                 return
             if attempt < self._skipped_retries and not self._sleep(self._skipped_retry_delay):
                 return
+
+    def _follow_up(self) -> None:
+        with self._changed:
+            if not self._closed:
+                self._pending = True
+                self._changed.notify_all()
 
     def _nudge_reporter(self) -> None:
         with self._changed:

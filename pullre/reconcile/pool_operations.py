@@ -121,6 +121,7 @@ class PoolOperations:
                 if server is not None and state in {"running", "pending", "stopping"}:
                     if state == "running" and self.ec2_usable:
                         self._stop(session, server, environment)
+                    self.report.settling += 1
                     continue  # pending: never stop mid-start; stopping: wait until stopped
                 if self.staging is not None:
                     error = provisioning.drop(session, self.staging, environment)
