@@ -38,7 +38,7 @@ SKIPPED_RETRIES = 15
 #: A pass that left instances stopping (a closed PR's server) is followed by another this soon,
 #: and again while some are: the server goes to the next queued PR once a pass sees it stopped,
 #: which would otherwise wait for the next webhook or cron pass.
-FOLLOW_UP_DELAY = 2.0
+FOLLOW_UP_DELAY = 1.0
 
 
 class Nudger:

@@ -80,6 +80,7 @@ class GitHubStandIn(GitHubResources):
         self.rate_reset = utc_now() + timedelta(hours=1)
         self.requests: list[LoggedRequest] = []
         self._server: ThreadingHTTPServer | None = None
+        self._url: str | None = None
         self._thread: threading.Thread | None = None
         token_path = re.compile(r"/app/installations/(?P<id>\d+)/access_tokens$")
         self._routes: list[tuple[str, re.Pattern[str], Route]] = [
@@ -95,6 +96,8 @@ class GitHubStandIn(GitHubResources):
                 return standin._answer(request)
 
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        host, port = self._server.server_address[:2]
+        self._url = f"http://{host!s}:{port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # stop() waits up to one poll
@@ -120,10 +123,9 @@ class GitHubStandIn(GitHubResources):
 
     @property
     def url(self) -> str:
-        """The API root, as ``[github] api_url``."""
-        assert self._server is not None, "start() the stand-in first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        """The API root, as ``[github] api_url`` (kept after stop() for a request in flight)."""
+        assert self._url is not None, "start() the stand-in first"
+        return self._url
 
     def add_token(self, token: str, login: str = "pullre-bot") -> None:
         with self._lock:
