@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import cherrypy
 
-from pullre.config import public_url
+from pullre.config import WEB_THREADS, public_url
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2.boto3_adapter import make_ec2
 from pullre.ec2.port import Ec2
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         {
             "server.socket_host": host,
             "server.socket_port": port,
-            "server.thread_pool": 16,
+            "server.thread_pool": WEB_THREADS,
             "engine.autoreload.on": False,
             "log.screen": False,
             "environment": "production",

@@ -44,7 +44,7 @@ from sqlalchemy import select
 
 from pullre import migrate
 from pullre.agent import state, supervisor
-from pullre.config import Settings, load_settings
+from pullre.config import WEB_THREADS, Settings, load_settings
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2.boto3_adapter import make_ec2
 from pullre.ec2.port import Ec2, InstanceInfo, InstancePage
@@ -314,7 +314,7 @@ def build(
     stack.callback(standin.stop)
     repo = SampleRepo.create(home / "origin", standin)
     # Agents' long polls hold threads for up to 25 s after the agents are gone: don't wait.
-    web = wsgi.Server(("127.0.0.1", 0), None, numthreads=16, shutdown_timeout=0.5)
+    web = wsgi.Server(("127.0.0.1", 0), None, numthreads=WEB_THREADS, shutdown_timeout=0.5)
     web.prepare()  # binds a free port now, so the settings can name it
     host, port = web.bind_addr
     controller_url = f"http://{host}:{port}"

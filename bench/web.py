@@ -64,7 +64,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pullre import migrate
 from pullre.accounts import api_tokens
 from pullre.accounts import user_accounts as accounts
-from pullre.config import Settings, load_settings
+from pullre.config import WEB_THREADS, Settings, load_settings
 from pullre.db import make_engine, make_session_factory
 from pullre.models import (
     Environment,
@@ -172,7 +172,7 @@ def seed(sessions: sessionmaker[Session], pulls: int, servers: int) -> str:
 def serving(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[tuple[str, Flask]]:
     """The app in cheroot with app.py's thread pool size, on a free loopback port."""
     app = create_app(settings, session_factory=sessions)
-    server = wsgi.Server(("127.0.0.1", 0), app, numthreads=16)
+    server = wsgi.Server(("127.0.0.1", 0), app, numthreads=WEB_THREADS)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()

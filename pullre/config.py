@@ -40,6 +40,12 @@ def _setting(parse: value.Parser = value.text, *, secret: bool = False) -> Any:
     return field(metadata={"parse": parse, "secret": secret})
 
 
+#: Threads of the web server (app.py); agents waiting for their assignment may hold all but
+#: ``PAGE_THREADS`` of them (``[controller] agent_wait_slots``), which pages always keep.
+WEB_THREADS = 40
+PAGE_THREADS = 8
+
+
 @dataclass(frozen=True)
 class ControllerSettings:
     database_url: str = _setting(value.database_url)
@@ -50,7 +56,7 @@ class ControllerSettings:
     public_url: str = _setting(value.url("http", "https", optional=True))
     metrics_token: str = _setting(secret=True)
     log_format: str = _setting(value.choice("text", "json"))
-    agent_wait_slots: int = _setting(value.integer(0, 12))
+    agent_wait_slots: int = _setting(value.integer(0, WEB_THREADS - PAGE_THREADS))
     trusted_proxies: int = _setting(value.integer(0, 5))
 
 
