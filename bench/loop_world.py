@@ -1,7 +1,7 @@
 """The world bench/loop_latency.py measures: every real part of the loop, in one temp dir.
 
 moto's EC2 server and the GitHub stand-in in this process (real HTTP through boto3 and
-PyGithub), a SQLite controller DB, the real Flask app in cheroot (16 threads, as app.py runs
+PyGithub), a SQLite controller DB, the real Flask app in cheroot (as many threads as app.py runs
 CherryPy) with a Nudger built from the real adapter factories, GitHub writes paced at one a
 second, a webhook secret set, and one real agent per pool instance (``client.py`` subprocesses
 serving the sandbox's sample app on a port of their own). A safety-net pass runs every
