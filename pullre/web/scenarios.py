@@ -35,7 +35,7 @@ from pullre.github.port import GitHub
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
 from pullre.policies import sleep
 from pullre.scenarios import acceptance as scenarios
-from pullre.scenarios import authoring
+from pullre.scenarios import authoring, gate
 from pullre.scenarios import sources as scenario_sources
 from pullre.scenarios.markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
 from pullre.web import activity, request_clock
@@ -157,6 +157,10 @@ def edit(scenario_id: int) -> Response | str:
     if parsed is not None:
         session = get_session()
         before = {"title": scenario.title, "labels": list(scenario.labels or ())}
+        lost = gate.lost_by_labels(session, scenario, parsed.labels)
+        if any(scenarios.is_author(pull, current_user.username) for pull in lost):
+            abort(403)  # the PR's author never lifts its gate, even as the scenario's owner
+        gate.lifted(session, lost, scenario, current_user.username, how="label removed")
         scenario.title = parsed.title
         scenario.steps = [step.as_dict() for step in parsed.steps]  # a new list: JSON column
         scenario.labels = list(parsed.labels)
@@ -279,7 +283,10 @@ def attach(pull_request_id: int) -> Response:
 def detach(pull_request_id: int, scenario_id: int) -> Response:
     pull, session = _pull(pull_request_id), get_session()
     scenario = session.get(Scenario, scenario_id) or abort(404)
-    scenarios.detach(session, pull, scenario)
+    user = current_user
+    if not gate.may_lift(scenario, pull, user.id, user.username, admin=user.is_admin):
+        abort(403)
+    gate.detach(session, pull, scenario, current_user.username)
     session.commit()
     flash(f"“{scenario.title}” detached (a matching label still attaches it).", "success")
     return redirect(url_for(".for_pull", pull_request_id=pull_request_id))
