@@ -71,3 +71,98 @@ document.addEventListener("submit", (event) => {
     }
   });
 })();
+
+// The PR page while something is in flight (a deploy, a redeploy, deep smoke checks): every
+// few seconds it asks its live.json and replaces the parts whose HTML changed. Keyboard focus,
+// open step logs and text being typed are kept; a changed status is announced through the
+// polite live region; polling stops once nothing is in flight.
+(() => {
+  const root = document.querySelector("[data-live-url]");
+  if (!root) {
+    return;
+  }
+  const announcer = document.getElementById("pull-announce");
+  const seen = new Map();
+  let spoken = root.dataset.announce;
+  let seconds = 2;
+
+  const focusables = (part) =>
+    Array.from(part.querySelectorAll("a[href], button, input, select, textarea, summary"));
+
+  const whereFocus = () => {
+    const element = document.activeElement;
+    const part = element && element.closest ? element.closest("[data-live-part]") : null;
+    return part ? { id: part.id, index: focusables(part).indexOf(element) } : null;
+  };
+
+  const typing = (part) => {
+    const element = document.activeElement;
+    return part.contains(element) && element.matches("input:not([type=hidden]), textarea, select");
+  };
+
+  const apply = (parts) => {
+    const focus = whereFocus();
+    for (const [id, html] of Object.entries(parts)) {
+      const current = document.getElementById(id);
+      if (!current || seen.get(id) === html || typing(current)) {
+        continue; // unchanged, gone, or someone is typing in it: left for a later answer
+      }
+      const template = document.createElement("template");
+      template.innerHTML = html;
+      const fresh = template.content.getElementById(id);
+      if (!fresh) {
+        continue;
+      }
+      for (const details of current.querySelectorAll("details[open][data-step]")) {
+        const again = fresh.querySelector(`details[data-step="${details.dataset.step}"]`);
+        if (again) {
+          again.open = true;
+        }
+      }
+      current.replaceWith(fresh);
+      seen.set(id, html);
+    }
+    if (focus && document.activeElement === document.body) {
+      const part = document.getElementById(focus.id);
+      const again = part ? focusables(part)[focus.index] : null;
+      if (again) {
+        again.focus({ preventScroll: true });
+      }
+    }
+  };
+
+  const poll = async () => {
+    let again = true;
+    try {
+      if (!document.hidden) {
+        const response = await fetch(root.dataset.liveUrl, {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+          cache: "no-store",
+        });
+        const type = response.headers.get("Content-Type") || "";
+        if (response.ok && type.startsWith("application/json")) {
+          const live = await response.json();
+          apply(live.parts);
+          if (live.announce !== spoken && announcer) {
+            announcer.textContent = live.announce;
+          }
+          spoken = live.announce;
+          seconds = Math.max(Number(live.poll_seconds) || 2, 1);
+          again = live.in_flight;
+          root.dataset.inFlight = String(live.in_flight);
+          document.documentElement.dataset.liveAt = String(Date.now());
+        }
+      }
+    } catch (error) {
+      // Offline or the server restarting: keep what is shown and ask again later.
+    }
+    if (again) {
+      window.setTimeout(poll, seconds * 1000);
+    }
+  };
+
+  if (root.dataset.inFlight === "true") {
+    window.setTimeout(poll, seconds * 1000);
+  }
+})();
