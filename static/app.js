@@ -23,6 +23,28 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// Keyboard focus across a part of the page being replaced: where it was (the part's id and
+// the place of the focused control among the part's controls), and back there afterwards.
+const focusables = (part) =>
+  Array.from(part.querySelectorAll("a[href], button, input, select, textarea, summary"));
+
+const whereFocus = (parts) => {
+  const element = document.activeElement;
+  const part = element && element.closest ? element.closest(parts) : null;
+  return part ? { id: part.id, index: focusables(part).indexOf(element) } : null;
+};
+
+const restoreFocus = (focus) => {
+  if (!focus || (document.activeElement && document.activeElement !== document.body)) {
+    return;
+  }
+  const part = document.getElementById(focus.id);
+  const again = part ? focusables(part)[focus.index] : null;
+  if (again) {
+    again.focus({ preventScroll: true });
+  }
+};
+
 // Live regions: a container with data-refresh="SECONDS" asks for the same URL (so filters and
 // page stay) with X-Requested-With: fetch, and the server answers with just its [data-live]
 // parts, which replace the ones on the page with the same id. A failed or expired-session
@@ -34,6 +56,7 @@ document.addEventListener("submit", (event) => {
   }
   const seconds = Math.max(Number(container.dataset.refresh) || 10, 2);
   let busy = false;
+  let summary = (document.getElementById("environments") || container).dataset.summary;
 
   const refresh = async () => {
     if (busy || document.hidden) {
@@ -50,11 +73,19 @@ document.addEventListener("submit", (event) => {
         return;
       }
       const fragment = new DOMParser().parseFromString(await response.text(), "text/html");
+      const focus = whereFocus("[data-live][id]");
       for (const fresh of fragment.querySelectorAll("[data-live][id]")) {
         const current = document.getElementById(fresh.id);
         if (current) {
           current.replaceWith(document.adoptNode(fresh));
         }
+      }
+      restoreFocus(focus);
+      const table = document.getElementById("environments");
+      const announcer = document.getElementById("dashboard-announce");
+      if (table && announcer && table.dataset.summary !== summary) {
+        summary = table.dataset.summary;
+        announcer.textContent = summary;
       }
       document.documentElement.dataset.refreshedAt = String(Date.now());
     } catch (error) {
@@ -86,22 +117,13 @@ document.addEventListener("submit", (event) => {
   let spoken = root.dataset.announce;
   let seconds = 2;
 
-  const focusables = (part) =>
-    Array.from(part.querySelectorAll("a[href], button, input, select, textarea, summary"));
-
-  const whereFocus = () => {
-    const element = document.activeElement;
-    const part = element && element.closest ? element.closest("[data-live-part]") : null;
-    return part ? { id: part.id, index: focusables(part).indexOf(element) } : null;
-  };
-
   const typing = (part) => {
     const element = document.activeElement;
     return part.contains(element) && element.matches("input:not([type=hidden]), textarea, select");
   };
 
   const apply = (parts) => {
-    const focus = whereFocus();
+    const focus = whereFocus("[data-live-part]");
     for (const [id, html] of Object.entries(parts)) {
       const current = document.getElementById(id);
       if (!current || seen.get(id) === html || typing(current)) {
@@ -122,13 +144,7 @@ document.addEventListener("submit", (event) => {
       current.replaceWith(fresh);
       seen.set(id, html);
     }
-    if (focus && document.activeElement === document.body) {
-      const part = document.getElementById(focus.id);
-      const again = part ? focusables(part)[focus.index] : null;
-      if (again) {
-        again.focus({ preventScroll: true });
-      }
-    }
+    restoreFocus(focus);
   };
 
   const poll = async () => {

@@ -131,12 +131,16 @@ def _not_serving(
 def _deploying(number: str, steps: list[DeployStep], now: datetime) -> str:
     if not steps:
         return f"{number} is being deployed; its agent has not reported a step yet."
+    return f"{number} is deploying: {deploy_progress(steps, now)}."
+
+
+def deploy_progress(steps: list[DeployStep], now: datetime) -> str:
+    """``step 3 of 7 (build) for 40 s``: where a deploy is, from its latest steps."""
+    if not steps:
+        return "waiting for its agent's first step"
     current = next((s for s in reversed(steps) if s.status is StepStatus.RUNNING), steps[-1])
     place = STEPS.index(current.step) + 1 if current.step in STEPS else len(steps)
-    return (
-        f"{number} is deploying: step {place} of {len(STEPS)} ({current.step})"
-        f"{_for(current.reported_at, now)}."
-    )
+    return f"step {place} of {len(STEPS)} ({current.step}){_for(current.reported_at, now)}"
 
 
 def _for(since: datetime | None, now: datetime) -> str:
