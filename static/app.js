@@ -16,6 +16,14 @@ document.addEventListener("click", (event) => {
   toggle.setAttribute("aria-expanded", String(open));
 });
 
+// A form that came back with errors: start from their summary (each error links its input).
+(() => {
+  const summary = document.getElementById("error-summary");
+  if (summary) {
+    summary.focus();
+  }
+})();
+
 document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-confirm]");
   if (form && !window.confirm(form.dataset.confirm)) {

@@ -106,5 +106,13 @@ def test_no_page_has_a_serious_or_critical_axe_violation(
             walked += 1
             if problems := violations(desk, axe):
                 found[f"{username} {path}"] = problems
+    # A form sent back with errors: focus on their summary, whose links lead to the inputs.
+    desk.goto(live_server.url + "/scenarios/new")
+    desk.get_by_role("button", name="Save").click()
+    expect(desk.locator("#error-summary")).to_be_focused()
+    desk.locator("#error-summary a").first.click()
+    expect(desk.locator("#title")).to_be_focused()
+    if problems := violations(desk, axe):
+        found["form errors"] = problems
     assert found == {}, "\n".join(f"{page}: {p}" for page, ps in found.items() for p in ps)
     assert walked >= 40  # both walks really covered the pages
