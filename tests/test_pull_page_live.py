@@ -9,6 +9,7 @@ import urllib.request
 from datetime import UTC, datetime
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
@@ -16,8 +17,10 @@ from sqlalchemy.orm import Session
 from pullre.accounts import user_accounts as accounts
 from pullre.models import Environment, EnvironmentStatus, Role
 from pullre.servers.registry import register_server
+from pullre.smoke import runner as smoke
 from tests.agent_fixtures import stage_environment
 from tests.browser_fixtures import screenshot
+from tests.test_agent_api import Agent
 from tests.web_fixtures import PASSWORD, LiveServer
 
 SHA = "a" * 40
@@ -139,3 +142,30 @@ def test_a_pr_page_left_open_shows_ready_after_the_agents_report(
     # Focus stays where the keyboard left it: the staging link, which now opens the app.
     assert page.evaluate("document.activeElement.closest('#pull-status') !== null")
     screenshot(page, "pull-page-live-ready")
+
+
+def test_deep_smoke_asked_keeps_the_page_live_until_its_results_come(
+    app: Flask, member_client: FlaskClient, session: Session
+) -> None:
+    env, token = staged(session, EnvironmentStatus.READY)
+    env.deployed_sha = SHA
+    env.smoke_requested_at = datetime.now(UTC)
+    session.commit()
+    path = f"/pulls/{env.pull_request_id}/live.json"
+    asked = member_client.get(path).get_json()
+    assert asked["in_flight"] is True
+    assert "Deep smoke checks are running." in asked["announce"]
+    assert "waiting for the agent" in asked["parts"]["pull-environment"]
+
+    agent = Agent(app.test_client(), token)
+    agent.assignment()
+    checks = (smoke.Result("checkout-<b>", "deep", "http", "fail", 5, "500"),)
+    report = smoke.Report(tier="deep", results=checks, time_ms=5)
+    body = {"environment_id": env.id, "head_sha": SHA, "step": "smoke", "status": "failed",
+            "results": report.to_json()}  # fmt: skip
+    response = agent.client.post("/api/agent/steps", headers=agent.headers, json=body)
+    assert response.status_code == 200, response.get_json()
+    answered = member_client.get(path).get_json()
+    assert answered["in_flight"] is False  # the page stops asking after this answer
+    assert "checkout-&lt;b&gt;" in answered["parts"]["smoke"]
+    assert "deep tier" in answered["parts"]["smoke"]
