@@ -174,3 +174,21 @@ def test_a_pr_never_gated_gets_no_acceptance_status(
     github_standin.open_pull("acme", "gate", author="alice", head_sha=pull.head_sha)
     report_changes(session_factory, github, public_url="https://p.example", clock=system_clock)
     assert acceptance_statuses(github_standin) == []
+
+
+def test_deleting_a_gating_scenario_is_refused_to_the_author_and_recorded(
+    app: Flask, session: Session, make_user: MakeUser
+) -> None:
+    make_user("alice")
+    pull_id, scenario_id = seed(session, "alice", labels=["billing"])
+    alice = logged_in_client(app, "alice")
+    token = csrf_token(alice, "/scenarios/new")
+    path = f"/scenarios/{scenario_id}/delete"
+    assert alice.post(path, data={"csrf_token": token}).status_code == 403
+    assert detached_events(session) == []
+    admin = logged_in_client(app, make_user("boss", Role.ADMIN))
+    token = csrf_token(admin, "/scenarios/new")
+    assert admin.post(path, data={"csrf_token": token}).status_code == 302
+    session.expire_all()
+    assert session.get(Scenario, scenario_id) is None
+    assert detached_events(session) == [(pull_id, "boss", 7)]

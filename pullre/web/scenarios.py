@@ -183,6 +183,9 @@ def edit(scenario_id: int) -> Response | str:
 def delete(scenario_id: int) -> Response:
     scenario, session = _changeable(scenario_id), get_session()
     title, gated = scenario.title, authoring.gated_pulls(session, scenario)
+    if any(scenarios.is_author(pull, current_user.username) for pull in gated):
+        abort(403)  # deleting it would lift the gate of the deleter's own PR
+    gate.lifted(session, gated, scenario, current_user.username, how="scenario deleted")
     try:
         authoring.delete(session, scenario)
     except scenarios.ScenarioRefused as exc:
