@@ -24,7 +24,8 @@ def test_admin_logs_in_and_adds_a_repository(live_server: LiveServer, page: Page
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_text("Unknown user or wrong password.")).to_be_visible()
+    expect(page.locator("p.error", has_text="Unknown user or wrong password.")).to_be_visible()
+    expect(page.locator("#error-summary")).to_be_focused()  # the summary comes first
 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -34,7 +35,7 @@ def test_admin_logs_in_and_adds_a_repository(live_server: LiveServer, page: Page
     page.get_by_role("link", name="Add a repository").click()
     page.get_by_label("Repository").fill("acme/<b>shop")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text("expected OWNER/NAME")).to_be_visible()
+    expect(page.locator("p.error", has_text="expected OWNER/NAME")).to_be_visible()
 
     page.get_by_label("Repository").fill("acme/shop")
     page.get_by_label("Base schema").fill("shop_base")
@@ -78,7 +79,8 @@ def test_admin_creates_office_hours_and_gives_them_to_a_repository(
     page.get_by_label("Opens at").fill("08:30")
     page.get_by_label("Closes at").fill("17:00")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text("Unknown time zone 'Europe/Berln'")).to_be_visible()
+    expect(page.locator("p.error", has_text="Unknown time zone 'Europe/Berln'")).to_be_visible()
+    expect(page.get_by_role("link", name="Time zone: Unknown time zone")).to_be_visible()
     screenshot(page, "schedule-form")
 
     page.get_by_label("Time zone").fill("Europe/Berlin")

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 LONG = "a-rather-long-unbroken-name-that-people-really-do-give-their-branches-" * 2
 #: Pages with nothing to show on a phone, or not pages at all.
-NOT_PAGES = {"health.healthz", "metrics.scrape", "static"}
+NOT_PAGES = {"health.healthz", "metrics.scrape", "pull_live.live", "static"}
 
 
 @pytest.fixture

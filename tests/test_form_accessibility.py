@@ -44,3 +44,22 @@ def test_the_page_has_a_skip_link_and_marks_where_you_are(admin_client: FlaskCli
     assert '<nav id="main-nav" aria-label="Main">' in page
     assert '<a href="/events/" aria-current="page">Events</a>' in page
     assert '<a href="/" aria-current' not in page
+
+
+def test_errors_are_summed_up_first_each_linked_to_its_input(admin_client: FlaskClient) -> None:
+    def summary(username: str) -> str:
+        page = admin_client.post(
+            "/users/new",
+            data={"username": username, "role": "member", "password": "",
+                  "csrf_token": csrf_token(admin_client, "/users/new")},
+        ).get_data(as_text=True)  # fmt: skip
+        assert page.index("error-summary") < page.index('<form method="post" class="card form"')
+        return page[page.index('<div class="error-summary"') : page.index("</ul>")]
+
+    empty = summary("")
+    assert 'role="alert" tabindex="-1"' in empty  # app.js moves focus here
+    assert "This needs fixing" in empty
+    assert re.search(r'<a href="#username">Username: [^<]+</a>', empty)
+    # An error the view adds after validation is summed up too.
+    assert re.search(r'<a href="#password">Password: A new user needs a password', summary("ann"))
+    assert "error-summary" not in admin_client.get("/users/new").get_data(as_text=True)

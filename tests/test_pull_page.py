@@ -87,7 +87,9 @@ def test_the_page_shows_the_pr_its_environment_and_latest_deploy(
     assert '<pre class="log">ERROR &lt;table&gt; exists</pre>' in page
     # The error is said once, in the block above; the failed step's full log stays one click away.
     assert re.search(
-        r'<details class="step step-failed">\s*<summary><span class="step-name">migrate', page
+        r'<details class="step step-failed" data-step="migrate">\s*'
+        r'<summary><span class="step-name">migrate',
+        page,
     )
     assert "fetched refs/pull/12/head" in page
 

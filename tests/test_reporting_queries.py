@@ -208,7 +208,7 @@ def test_load_reads_every_pr_in_the_same_number_of_queries(
     print(f"queries of report_facts.load at {KINDS} and {10 * KINDS} PRs:", counts)
     print("\n".join(s.split("\n")[0][:90] for s in statements))
     assert counts[0] == counts[1], counts
-    assert counts[0] <= 10, counts
+    assert counts[0] <= 11, counts  # 10 statements and the savepoint
 
 
 def test_one_pr_reads_its_standings_as_the_batch_does(session: Session) -> None:

@@ -19,6 +19,7 @@ from pullre.models import (
 )
 from pullre.reporting.pass_report import report_changes
 from pullre.scenarios import acceptance as scenarios
+from pullre.scenarios import gate
 from pullre.scenarios import sources as scenario_sources
 from tests.page_seeds import add_pull, add_repository, add_server
 
@@ -87,7 +88,7 @@ def test_labels_attach_while_the_pr_carries_them_and_hand_attachment_stays(
         ("Search", "by hand"),
     ]
     pr.labels = []
-    scenarios.detach(session, pr, by_hand)
+    gate.detach(session, pr, by_hand, "ann")
     session.flush()
     assert scenarios.attached(session, pr) == []
     assert labelled.id is not None

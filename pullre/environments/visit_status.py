@@ -12,6 +12,7 @@ the reconciler, but a person may open it, and it is called ``smoke failing``, no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,14 @@ from sqlalchemy.orm import Session
 from pullre.environments.deploys import STEPS
 from pullre.environments.error_text import error_summary
 from pullre.environments.status import latest_deploy_steps, queue_position
-from pullre.models import DeployStep, Environment, EnvironmentStatus, PullRequest, StepStatus
+from pullre.models import (
+    ACTIVE_ENVIRONMENT_STATUSES,
+    DeployStep,
+    Environment,
+    EnvironmentStatus,
+    PullRequest,
+    StepStatus,
+)
 from pullre.trust.approval import awaiting_approval, who_can_approve
 
 SMOKE_FAILING = "smoke failing"
@@ -123,12 +131,16 @@ def _not_serving(
 def _deploying(number: str, steps: list[DeployStep], now: datetime) -> str:
     if not steps:
         return f"{number} is being deployed; its agent has not reported a step yet."
+    return f"{number} is deploying: {deploy_progress(steps, now)}."
+
+
+def deploy_progress(steps: list[DeployStep], now: datetime) -> str:
+    """``step 3 of 7 (build) for 40 s``: where a deploy is, from its latest steps."""
+    if not steps:
+        return "waiting for its agent's first step"
     current = next((s for s in reversed(steps) if s.status is StepStatus.RUNNING), steps[-1])
     place = STEPS.index(current.step) + 1 if current.step in STEPS else len(steps)
-    return (
-        f"{number} is deploying: step {place} of {len(STEPS)} ({current.step})"
-        f"{_for(current.reported_at, now)}."
-    )
+    return f"step {place} of {len(STEPS)} ({current.step}){_for(current.reported_at, now)}"
 
 
 def _for(since: datetime | None, now: datetime) -> str:
@@ -138,3 +150,29 @@ def _for(since: datetime | None, now: datetime) -> str:
     if seconds < 120:
         return f" for {seconds} s"
     return f" for {seconds // 60} min"
+
+
+def changing(status: VisitStatus, environment: Environment | None) -> bool:
+    """Something about the PR will change by itself soon: a deploy on its way, or a redeploy or
+    deep smoke run asked of the agent. A page showing it keeps itself up to date meanwhile."""
+    if status.in_flight:
+        return True
+    return (
+        environment is not None
+        and environment.status in ACTIVE_ENVIRONMENT_STATUSES
+        and (
+            environment.smoke_requested_at is not None
+            or environment.deploy_requested_at is not None
+        )
+    )
+
+
+_ELAPSED = re.compile(r" for \d+ (?:s|min)\b")
+
+
+def announcement(status: VisitStatus, environment: Environment | None) -> str:
+    """What a screen reader hears when a live page changes: the status and what is happening,
+    without the elapsed time, which changes at every poll and would be read out each time."""
+    asked = environment is not None and environment.smoke_requested_at is not None
+    smoke = " Deep smoke checks are running." if asked else ""
+    return f"Status: {status.label}. {_ELAPSED.sub('', status.message)}{smoke}"

@@ -32,6 +32,7 @@ from pullre.models import (
 )
 from pullre.policies.sleep import last_touched
 from pullre.scenarios.acceptance import standings_for
+from pullre.scenarios.gate import ever_gated
 from pullre.trust.approval import awaiting_approval, who_can_approve
 
 #: A closed PR is still looked at for this long after its environment went away, so its final
@@ -89,6 +90,8 @@ class PullFacts:
     last_reported: datetime | None = None
     #: (title, result on the head sha) of each attached acceptance scenario.
     scenarios: tuple[tuple[str, str], ...] = ()
+    #: A scenario was run on it or detached from it: with none attached now it stays pending.
+    ever_gated: bool = False
     parked: bool = False
     pinned_by: str | None = None
     pinned_reason: str | None = None
@@ -212,6 +215,7 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
     slept_by = _slept_by(session, pulls)
     costs = environment_costs(session, [e.id for p in pulls for e in p.environments], until=None)
     standings = standings_for(session, pulls)
+    gated = ever_gated(session, [p.id for p in pulls if not standings.get(p.id)])
     stored: dict[int, dict[str, Stored]] = {}
     last: dict[int, datetime] = {}
     # Columns, not rows: a pass reads every key of every candidate, and mapped rows cost more.
@@ -259,6 +263,7 @@ def load(session: Session, clock: Clock, *, ttl: timedelta | None = None) -> lis
             reports=stored.get(pull.id, {}),
             last_reported=last.get(pull.id),
             scenarios=tuple((s.scenario.title, s.result) for s in standings.get(pull.id, ())),
+            ever_gated=pull.id in gated,
             parked=pull.parked,
             pinned_by=pull.pinned_by if pull.pinned_at is not None else None,
             pinned_reason=pull.pinned_reason,

@@ -47,6 +47,8 @@ COMMIT_STATUS_KEY = f"status:{DEPLOY_CONTEXT}"
 SMOKE_STATUS_KEY = f"status:{SMOKE_CONTEXT}"
 ACCEPTANCE_CONTEXT = "pullre/acceptance"
 ACCEPTANCE_KEY = f"status:{ACCEPTANCE_CONTEXT}"
+#: ``pullre/acceptance`` of a PR that was gated and has no scenario now (within 140 chars).
+LIFTED = "No scenario attached now; earlier ones were detached: review before merging"
 
 
 class Reporter:
@@ -153,10 +155,17 @@ class Reporter:
             )
 
     def _acceptance(self, pull: PullFacts) -> None:
-        """``pullre/acceptance`` on the head: a PR without scenarios is not gated at all."""
+        """``pullre/acceptance`` on the head: a PR never gated gets none, one gated once pending."""
         results = [result for _, result in pull.scenarios]
         state = acceptance(results)
-        if state is None or not pull.head_sha:
+        if not pull.head_sha:
+            return
+        if state is None:  # a gate lifted is shown, never silence where a status stood
+            if pull.ever_gated or ACCEPTANCE_KEY in pull.reports:
+                self._status(
+                    pull, ACCEPTANCE_KEY, ACCEPTANCE_CONTEXT, ("pending", LIFTED),
+                    target_url=self.page_url(pull) and f"{self.page_url(pull)}/scenarios",
+                )  # fmt: skip
             return
         passed, short = results.count("passed"), pull.head_sha[:7]
         description = {

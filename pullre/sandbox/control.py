@@ -1,4 +1,6 @@
-"""The sandbox's control page: the PRs on the GitHub stand-in, with close and push buttons.
+"""The sandbox's control page: the PRs on the GitHub stand-in, with close and push buttons,
+and below them what a reviewer sees of each on GitHub (``standin_page``: pullre's comment, the
+head's commit statuses, the deployments).
 
 GitHub's own pages are where a real PR is closed or pushed to; this stands in for them. It
 binds to 127.0.0.1 only and has no CSRF protection: it is a local toy, and every action it
@@ -16,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pullre.github.standin.server import GitHubStandIn
 from pullre.sandbox.sample_repo import NAME, OWNER, SampleRepo
+from pullre.sandbox.standin_page import STYLE, pull_section
 
 ACTION = re.compile(r"^/pulls/(?P<number>\d+)/(?P<action>close|push)$")
 
@@ -68,13 +71,21 @@ class ControlServer:
                 f"<td>{html.escape(pull.author)}{fork}</td><td><code>{pull.head_sha[:7]}</code></td>"
                 f"<td>{pull.state}</td><td>{buttons}</td></tr>"
             )
+        repo = self.standin.repo(OWNER, NAME)
+        sections = "".join(
+            pull_section(repo, self.standin.pull(OWNER, NAME, number))
+            for number in sorted(repo.pulls)
+        )
         return (
-            "<!doctype html><meta charset=utf-8><title>GitHub stand-in: acme/shop</title>"
-            f"<h1>GitHub stand-in: {OWNER}/{NAME}</h1>"
+            "<!doctype html><html lang=en><meta charset=utf-8>"
+            "<title>GitHub stand-in: acme/shop</title>"
+            f"{STYLE}<h1>GitHub stand-in: {OWNER}/{NAME}</h1>"
             f'<p>pullre: <a href="{html.escape(self.controller_url)}">'
-            f"{html.escape(self.controller_url)}</a> (PR statuses refresh every 10 s)</p>"
-            "<table border=1 cellpadding=4><tr><th>PR</th><th>title</th><th>author</th>"
-            f"<th>head</th><th>state</th><th></th></tr>{''.join(rows)}</table>"
+            f"{html.escape(self.controller_url)}</a> (PR statuses refresh every 10 s; reload this"
+            " page to see what pullre reported)</p>"
+            "<table><tr><th>PR</th><th>title</th><th>author</th>"
+            f"<th>head</th><th>state</th><th>actions</th></tr>{''.join(rows)}</table>"
+            f"{sections}"
         )
 
 

@@ -124,17 +124,6 @@ def attach(session: Session, pull: PullRequest, scenario: Scenario, actor: str) 
     return True
 
 
-def detach(session: Session, pull: PullRequest, scenario: Scenario) -> None:
-    """Undo a hand attachment; a label match stays until the label goes."""
-    for row in session.scalars(
-        select(ScenarioAttachment).where(
-            ScenarioAttachment.pull_request_id == pull.id,
-            ScenarioAttachment.scenario_id == scenario.id,
-        )
-    ):
-        session.delete(row)
-
-
 def is_author(pull: PullRequest, username: str) -> bool:
     return bool(pull.author_login) and pull.author_login.casefold() == username.casefold()
 

@@ -29,6 +29,7 @@ from pullre.web import (
     github_users,
     health,
     metrics,
+    pull_live,
     pull_scenarios,
     pulls,
     repositories,
@@ -91,6 +92,7 @@ def create_app(
         health,
         dashboard,
         pulls,
+        pull_live,
         scenarios,  # with pull_scenarios' routes: a PR's scenarios and their runs
         events,
         repositories,

@@ -1,5 +1,6 @@
-"""The first page: every open PR's environment, the pool at a glance, its use this week, what
-it cost per repository these months, and the PRs pinned awake.
+"""The first page: every open PR's environment first (with its pin, acceptance and a deploy's
+progress), then the pool at a glance, its use this week, what it cost per repository these
+months, and the PRs pinned awake.
 
 The page refreshes its table in place: ``static/app.js`` asks for the same URL (filters and page
 included) with ``X-Requested-With: fetch`` and gets only the live fragment back, so a refresh
@@ -25,6 +26,7 @@ from pullre.overview.dashboard import (
     repository_choices,
 )
 from pullre.overview.pool_usage import hourly_usage, usage_chart
+from pullre.overview.row_details import row_details, summary
 from pullre.servers.registry import age
 from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
@@ -63,6 +65,8 @@ def index() -> Response:
         "filtered": filtered,
         "now": now,
         "age": age,
+        "details": row_details(session, [row.pull_id for row in result.rows], now),
+        "summary": summary([row.status for row in result.rows]),
         **(_setup_counts() if not result.total and not filtered else {}),
     }
     if request.headers.get(FETCH_HEADER) == "fetch":

@@ -30,6 +30,7 @@ from pullre.github.port import GitHub
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
 from pullre.policies import sleep
 from pullre.scenarios import acceptance as scenarios
+from pullre.scenarios import gate
 from pullre.scenarios import sources as scenario_sources
 from pullre.web import activity, request_clock
 from pullre.web.bounded_numbers import form_int
@@ -141,7 +142,10 @@ def attach(pull_request_id: int) -> Response:
 def detach(pull_request_id: int, scenario_id: int) -> Response:
     pull, session = _pull(pull_request_id), get_session()
     scenario = session.get(Scenario, scenario_id) or abort(404)
-    scenarios.detach(session, pull, scenario)
+    user = current_user
+    if not gate.may_lift(scenario, pull, user.id, user.username, admin=user.is_admin):
+        abort(403)
+    gate.detach(session, pull, scenario, current_user.username)
     session.commit()
     flash(f"“{scenario.title}” detached (a matching label still attaches it).", "success")
     return redirect(url_for(".for_pull", pull_request_id=pull_request_id))

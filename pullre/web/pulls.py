@@ -15,6 +15,7 @@ of the PR's environment (the only write a GET makes).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -36,7 +37,7 @@ from pullre.environments import action_rules, actions
 from pullre.environments.error_text import plain_error
 from pullre.environments.smoke_results import latest_smoke
 from pullre.environments.status import pull_detail
-from pullre.environments.visit_status import visit_status
+from pullre.environments.visit_status import announcement, changing, visit_status
 from pullre.github.port import web_url
 from pullre.models import ACTIVE_ENVIRONMENT_STATUSES as ACTIVE
 from pullre.models import PullRequest, User
@@ -79,7 +80,12 @@ def _me(session: Session) -> User:
 @blueprint.get("/<int:pull_request_id>")
 def show(pull_request_id: int) -> str:
     activity.touch(pull_request_id)
-    session = get_session()
+    context = page_context(get_session(), pull_request_id)
+    return render_template("pulls/show.html", **context)
+
+
+def page_context(session: Session, pull_request_id: int) -> dict[str, Any]:
+    """What the page and its live parts (:mod:`pullre.web.pull_live`) are drawn from; 404s."""
     detail = pull_detail(session, pull_request_id)
     if detail is None:
         abort(404)
@@ -90,13 +96,13 @@ def show(pull_request_id: int) -> str:
     repository = pull.repository
     web = web_url(settings.github.api_url)
     me = _me(session)
-    return render_template(
-        "pulls/show.html",
-        detail=detail,
-        pull=pull,
-        environment=environment,
-        smoke=smoke,
-        policy=policy_view(
+    visit = visit_status(session, pull, environment, clock()())
+    return {
+        "detail": detail,
+        "pull": pull,
+        "environment": environment,
+        "smoke": smoke,
+        "policy": policy_view(
             session,
             pull,
             environment,
@@ -104,22 +110,24 @@ def show(pull_request_id: int) -> str:
             currency=settings.cost.currency,
             now=clock()(),
         ),
-        visit=visit_status(session, pull, environment, clock()()),
-        plain_error=plain_error,
-        refused=action_rules.refusals(
+        "visit": visit,
+        "in_flight": changing(visit, environment),
+        "announce": announcement(visit, environment),
+        "plain_error": plain_error,
+        "refused": action_rules.refusals(
             pull, environment if environment and environment.status in ACTIVE else None
         ),
-        may_pin=actions.may_pin(me, pull),
-        may_unpin=actions.may_pin(me, pull) or me.username == pull.pinned_by,
-        pin_reason_length=actions.PIN_REASON_LENGTH,
-        awaiting_approval=approval.awaiting_approval(pull, repository),
-        may_approve=approval.may_approve(me, repository),
-        who_can_approve=approval.who_can_approve(repository),
-        money=money,
-        hours=hours,
-        github_url=f"{web}/{repository.owner}/{repository.name}/pull/{pull.number}",
-        title=f"{repository.full_name}#{pull.number}",
-    )
+        "may_pin": actions.may_pin(me, pull),
+        "may_unpin": actions.may_pin(me, pull) or me.username == pull.pinned_by,
+        "pin_reason_length": actions.PIN_REASON_LENGTH,
+        "awaiting_approval": approval.awaiting_approval(pull, repository),
+        "may_approve": approval.may_approve(me, repository),
+        "who_can_approve": approval.who_can_approve(repository),
+        "money": money,
+        "hours": hours,
+        "github_url": f"{web}/{repository.owner}/{repository.name}/pull/{pull.number}",
+        "title": f"{repository.full_name}#{pull.number}",
+    }
 
 
 def _act(

@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Length
 from pullre import events
 from pullre.models import PullRequest, Scenario
 from pullre.scenarios import acceptance as scenarios
-from pullre.scenarios import authoring
+from pullre.scenarios import authoring, gate
 from pullre.scenarios.markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
 from pullre.web import request_clock
 from pullre.web.db_session import get_session
@@ -124,6 +124,10 @@ def edit(scenario_id: int) -> Response | str:
     if parsed is not None:
         session = get_session()
         before = {"title": scenario.title, "labels": list(scenario.labels or ())}
+        lost = gate.lost_by_labels(session, scenario, parsed.labels)
+        if any(scenarios.is_author(pull, current_user.username) for pull in lost):
+            abort(403)  # the PR's author never lifts its gate, even as the scenario's owner
+        gate.lifted(session, lost, scenario, current_user.username, how="label removed")
         scenario.title = parsed.title
         scenario.steps = [step.as_dict() for step in parsed.steps]  # a new list: JSON column
         scenario.labels = list(parsed.labels)
@@ -146,6 +150,9 @@ def edit(scenario_id: int) -> Response | str:
 def delete(scenario_id: int) -> Response:
     scenario, session = _changeable(scenario_id), get_session()
     title, gated = scenario.title, authoring.gated_pulls(session, scenario)
+    if any(scenarios.is_author(pull, current_user.username) for pull in gated):
+        abort(403)  # deleting it would lift the gate of the deleter's own PR
+    gate.lifted(session, gated, scenario, current_user.username, how="scenario deleted")
     try:
         authoring.delete(session, scenario)
     except scenarios.ScenarioRefused as exc:
