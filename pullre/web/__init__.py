@@ -20,6 +20,7 @@ from pullre.web import (
     agent_api,
     api,
     api_actions,  # noqa: F401  importing it adds the PR action routes to api's blueprint
+    assignment_wait,
     auth,
     bounded_numbers,
     dashboard,
@@ -107,7 +108,7 @@ def create_app(
         app.register_blueprint(module.blueprint)
     app.register_blueprint(agent_api.blueprint)
     db_session.writes_on_every_method(app, agent_api.blueprint.name)
-    app.extensions[agent_api.WAIT_SLOTS_KEY] = threading.BoundedSemaphore(
+    app.extensions[assignment_wait.WAIT_SLOTS_KEY] = threading.BoundedSemaphore(
         settings.controller.agent_wait_slots
     )
     auth.csrf.exempt(agent_api.blueprint)  # bearer-token API: no browser session to forge

@@ -10,42 +10,27 @@ that environment's own token (``X-Pullre-Environment-Token``, see
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import BadRequest, Unauthorized
 
 from pullre.clock import system_clock
-from pullre.config import Settings
 from pullre.environments import deploys, tokens
 from pullre.models import Environment, Server, StepStatus
 from pullre.servers.registry import find_server_by_token
 from pullre.smoke import results as smoke
-from pullre.web import agent_bundle, fetch_tokens
-from pullre.web.db_session import READ_FACTORY_KEY, get_session
+from pullre.web import agent_bundle, assignment_wait
+from pullre.web.db_session import get_session
 from pullre.web.rate_limit import RateLimiter, retry_after
 from pullre.web.request_clock import clock
 
 blueprint = Blueprint("agent_api", __name__, url_prefix="/api/agent")
-#: The longest an assignment request may wait for a change.
-MAX_WAIT_S = 60.0
-#: How often a waiting request looks at the database.
-POLL_INTERVAL_S = 1.0
-#: What an agent that found no free wait slot is told to sleep before asking again.
-NO_SLOT_RETRY_S = 5
-#: ``app.extensions`` key of the semaphore bounding waiting assignment requests.
-WAIT_SLOTS_KEY = "pullre.agent_wait_slots"
 #: ``app.extensions`` key of the per-server :class:`RateLimiter` (tests put their own there).
 RATE_LIMIT_KEY = "pullre.agent_rate_limit"
 #: Who runs PR code on a box, as its agent says (``pullre.agent.app_user``'s modes).
 RUNS_AS = ("app_user", "same_user", "refused")
-#: Assignment members that change without the work changing (a renewed fetch token...).
-_ONE_OFF = ("environment_token", "fetch_token")
 
 
 def _error(message: str, status: int) -> tuple[Response, int]:
@@ -133,45 +118,24 @@ def _unauthorized(error: Unauthorized) -> tuple[Response, int]:
 
 @blueprint.get("/assignment")
 def assignment() -> Response:
-    """This server's assignment and its ``digest``; ``?wait=S&known=DIGEST`` waits up to S s.
+    """This server's assignment and its ``digest``; ``?wait=S&known=DIGEST`` waits up to S s
+    for it to change (see :mod:`pullre.web.assignment_wait`).
 
     ``environment_token`` in the answer is set when the agent must take a new one (a new
     stay, or it presented none or a stale one in ``X-Pullre-Environment-Token``).
-
-    An agent in ``--loop`` passes the digest it acts on as ``known``: the answer comes as soon
-    as the assignment differs (a push, a redeploy, a wake, a reset, a release), else after
-    ``wait`` seconds. The wait watches the database, polling it once a second in a short read
-    of its own, so a change made by any controller replica reaches an agent waiting on another.
-    Waiting requests hold a server thread each, so at most ``[controller] agent_wait_slots``
-    wait at once; past that the answer comes at once with ``retry_after`` seconds for the agent
-    to sleep before it asks again, and pages never queue behind agents.
-
     ``agent`` names the agent bundle this controller serves (``GET /api/agent/bundle``).
     """
-    wait = _wait_seconds()
-    known = request.args.get("known", "")
-    presented = request.headers.get(tokens.HEADER, "").strip() or None
-    session = get_session()
-    found = _current(session, presented)
-    if found is not None and found["environment_token"] is not None:
-        session.commit()  # only the hash is kept; the token itself is in this answer only
-    digest = _digest(found)
-    retry = None
-    if wait > 0 and digest == known and (found is None or found["environment_token"] is None):
-        session.commit()  # hold no transaction while waiting
-        slots: threading.BoundedSemaphore = current_app.extensions[WAIT_SLOTS_KEY]
-        if slots.acquire(blocking=False):
-            try:
-                changed = _wait_for_change(presented, known, time.monotonic() + wait)
-            finally:
-                slots.release()
-            if changed:
-                found = _current(session, presented)
-                if found is not None and found["environment_token"] is not None:
-                    session.commit()
-                digest = _digest(found)
-        else:
-            retry = NO_SLOT_RETRY_S
+    try:
+        wait = assignment_wait.seconds(request.args.get("wait", "0"))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    found, digest, retry = assignment_wait.answer(
+        get_session(),
+        _server(),
+        presented=request.headers.get(tokens.HEADER, "").strip() or None,
+        known=request.args.get("known", ""),
+        wait=wait,
+    )
     return jsonify(assignment=found, digest=digest, retry_after=retry, agent=agent_bundle.offer())
 
 
@@ -179,64 +143,6 @@ def assignment() -> Response:
 def bundle() -> Response:
     """The agent bundle this controller serves; an agent updates itself from it."""
     return agent_bundle.response(request)
-
-
-def _wait_seconds() -> float:
-    raw = request.args.get("wait", "0")
-    try:
-        wait = float(raw)
-    except ValueError:
-        raise BadRequest("'wait' must be a number of seconds") from None
-    if not 0 <= wait <= MAX_WAIT_S:
-        raise BadRequest(f"'wait' must be between 0 and {MAX_WAIT_S} seconds")
-    return wait
-
-
-def _current(session: Session, presented: str | None) -> dict[str, Any] | None:
-    settings: Settings = current_app.extensions["pullre.settings"]
-    return deploys.assignment(
-        session,
-        _server(),
-        staging_mysql_url=settings.staging_mysql.url,
-        secret_key=current_app.config["SECRET_KEY"],
-        github_api_url=settings.github.api_url,
-        presented_token=presented,
-        fetch_token=fetch_tokens.for_repository,
-    )
-
-
-def _digest(found: dict[str, Any] | None) -> str:
-    """What the agent acts on, without the one-off tokens: equal digests, nothing to do."""
-    kept = None if found is None else {k: v for k, v in found.items() if k not in _ONE_OFF}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _wait_for_change(presented: str | None, known: str, deadline: float) -> bool:
-    """Poll in short read transactions until the digest differs from ``known`` or time is up."""
-    read_factory: sessionmaker[Session] = current_app.extensions[READ_FACTORY_KEY]
-    server_id = _server().id
-    while (left := deadline - time.monotonic()) > 0:
-        time.sleep(min(POLL_INTERVAL_S, left))
-        with read_factory() as reader, reader.no_autoflush:
-            server = reader.get(Server, server_id)
-            if server is None:
-                return True
-            found = deploys.assignment(
-                reader, server, staging_mysql_url=_settings().staging_mysql.url,
-                secret_key=current_app.config["SECRET_KEY"],
-                github_api_url=_settings().github.api_url, presented_token=presented,
-            )  # fmt: skip
-            # A token that would be issued now is news as well (the stay changed under it).
-            issued = found is not None and found["environment_token"] is not None
-            reader.rollback()  # drop what assignment() set in memory; nothing is written
-        if issued or _digest(found) != known:
-            return True
-    return False
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["pullre.settings"]
-    return settings
 
 
 @blueprint.post("/steps")
