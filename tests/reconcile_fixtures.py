@@ -20,7 +20,7 @@ from pullre import migrate
 from pullre.clock import Clock, system_clock
 from pullre.db import make_engine, make_session_factory
 from pullre.ec2.port import Ec2
-from pullre.environments.deploys import record_step
+from pullre.environments.agent_reports import record_step
 from pullre.github.adapter import PyGithubAdapter
 from pullre.github.standin.server import GitHubStandIn
 from pullre.models import (
@@ -144,7 +144,7 @@ class World:
 
     def agent_deploys(self, number: int, clock: Clock, *, fails: bool = False) -> None:
         """PR ``number``'s server reports a deploy of its head sha, as the agent API records
-        it (``deploys.record_step``): healthy and ready, or failed at the build."""
+        it (``agent_reports.record_step``): healthy and ready, or failed at the build."""
         environment = self.newest(number)
         steps = [("fetch", StepStatus.RUNNING)]
         steps += [("build", StepStatus.FAILED)] if fails else [("health", StepStatus.OK)]

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from pullre.agent import activity, state
-from pullre.environments import deploys
+from pullre.environments import agent_reports
 from pullre.models import Server
 from pullre.policies.savings import PoolPolicies
 from tests.agent_fixtures import Agent, FakeController, OriginRepo
@@ -270,7 +270,7 @@ def heartbeat(world: World, number: int, *, app_in_use: bool, clock: MovingClock
     environment = world.newest(number)
     with world.sessions() as session:
         server = session.scalars(select(Server).where(Server.id == environment.server_id)).one()
-        deploys.record_heartbeat(
+        agent_reports.record_heartbeat(
             session,
             server,
             agent_version="0.1.0",

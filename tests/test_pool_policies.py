@@ -2,7 +2,7 @@
 
 Everything is real but the clock: moto's EC2 server, the GitHub stand-in through PyGithub, a
 SQLite controller DB and, where a schema's fate matters, the staging MariaDB. The agent's part
-is played through ``deploys.record_step``, the call the agent API makes.
+is played through ``agent_reports.record_step``, the call the agent API makes.
 """
 
 from __future__ import annotations

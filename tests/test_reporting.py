@@ -1,7 +1,7 @@
 """Reports to GitHub through whole reconcile passes: real adapter, GitHub stand-in, moto, SQLite.
 
-The agent's part (deploying, ready, failed) is driven through ``deploys.record_step``, the same
-domain call the agent API makes.
+The agent's part (deploying, ready, failed) is driven through ``agent_reports.record_step``,
+the same domain call the agent API makes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from pullre.environments.deploys import record_step
+from pullre.environments.agent_reports import record_step
 from pullre.github.port import GitHubError
 from pullre.models import EnvironmentStatus, GithubReport, PullRequest, StepStatus, utcnow
 from pullre.reconcile.run import PassReport, run_pass

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from pullre.cost.pricing import Cost
 from pullre.environments import actions
-from pullre.environments.deploys import record_step
+from pullre.environments.agent_reports import record_step
 from pullre.models import (
     Environment,
     EnvironmentStatus,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullre.environments import actions
-from pullre.environments.deploys import record_step
+from pullre.environments.agent_reports import record_step
 from pullre.models import (
     DeployStep,
     Environment,
@@ -116,7 +116,7 @@ def test_the_pr_page_shows_every_check_of_the_latest_results_escaped(
     session.commit()
 
     page = member_client.get(f"/pulls/{pull.id}").get_data(as_text=True)
-    section = page[page.index('<section id="smoke">') : page.index("Latest deploy")]
+    section = page[page.index('<section id="smoke"') : page.index("Latest deploy")]
     assert "<script>alert" not in page
     assert html.escape(EVIL) in section
     assert 'class="badge smoke-failed">fail<' in section

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from pullre.environments.deploys import record_step
+from pullre.environments.agent_reports import record_step
 from pullre.environments.error_text import error_summary, plain_error
 from pullre.models import DeployStep, EnvironmentStatus, PullRequest, StepStatus
 from pullre.reporting.comment import CommentView, render

@@ -57,7 +57,7 @@ def smoke_failing(environment: Environment) -> bool:
     """Failed only in its smoke checks: the app passed its health check and still serves.
 
     Read from the error the failing step wrote (``smoke failed: ...``, see
-    :func:`pullre.environments.deploys.record_step`), which the next deploy clears; smoke runs
+    :func:`pullre.environments.agent_reports.record_step`), which the next deploy clears; smoke runs
     only after the health check passed, so no step query is needed and a page of rows costs
     nothing more.
     """

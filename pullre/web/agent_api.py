@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, Unauthorized
 
 from pullre.clock import system_clock
-from pullre.environments import deploys, tokens
+from pullre.environments import agent_reports, deploys, tokens
 from pullre.models import Environment, Server, StepStatus
 from pullre.servers.registry import find_server_by_token
 from pullre.smoke import results as smoke
@@ -165,7 +165,7 @@ def steps() -> Response | tuple[Response, int]:
     assert environment_id is not None
     session = get_session()
     try:
-        deploys.record_step(
+        agent_reports.record_step(
             session,
             _server(),
             environment_id=environment_id,
@@ -212,7 +212,7 @@ def heartbeat() -> Response:
     body = _body()
     environment_id = _environment_id(body, optional=True)
     session = get_session()
-    deploys.record_heartbeat(
+    agent_reports.record_heartbeat(
         session,
         _server(),
         agent_version=_field(body, "agent_version", str),
