@@ -59,3 +59,35 @@ def test_the_scenarios_page_and_a_run_step_answer_a_get_on_a_live_environment(
     session.refresh(environment)
     assert environment.last_activity_at == clock.now
     assert clock.now - timedelta(minutes=5) < environment.last_activity_at
+
+
+def test_a_step_page_names_the_scenario_and_pr_and_shows_earlier_verdicts(
+    member_client: FlaskClient, session: Session
+) -> None:
+    pull = add_pull(session, add_repository(session), 14, status=EnvironmentStatus.READY)
+    pull.title = "Checkout <b>v2</b>"
+    member = session.scalars(select(User).where(User.username == "member")).one()
+    steps = [{"action": f"Do {n}", "expected": f"Done {n}"} for n in (1, 2, 3)]
+    scenario = Scenario(title="Pay by card", steps=steps)
+    session.add(scenario)
+    session.flush()
+    run = ScenarioRun(
+        pull_request_id=pull.id, scenario_id=scenario.id, head_sha=pull.head_sha,
+        runner_id=member.id, runner_name="member", steps=steps,
+        results=[{"status": "pass", "note": ""}, {"status": "fail", "note": "no"}, {}],
+    )  # fmt: skip
+    session.add(run)
+    session.commit()
+
+    page = member_client.get(f"/scenario-runs/{run.id}/steps/3").get_data(as_text=True)
+
+    assert "Pay by card" in page
+    assert "Checkout &lt;b&gt;v2&lt;/b&gt;" in page
+    assert "<b>v2</b>" not in page
+    assert f'href="/pulls/{pull.id}/visit"' in page  # Open staging, through the visit link
+    earlier = page[page.index('id="earlier-steps"') :]
+    assert earlier.index("Do 1") < earlier.index(">pass<") < earlier.index("Do 2")
+    assert ">fail<" in earlier
+    assert "Do 3" not in earlier  # the step at hand is not an earlier one
+    first = member_client.get(f"/scenario-runs/{run.id}/steps/1").get_data(as_text=True)
+    assert 'id="earlier-steps"' not in first

@@ -214,10 +214,15 @@ def step(run_id: int, number: int) -> Response | str:
         if number < len(run.steps):
             return redirect(url_for(".step", run_id=run_id, number=number + 1))
         return redirect(url_for(".summary", run_id=run_id))
+    earlier = [
+        (index, run.steps[index], run.results[index] if index < len(run.results) else {})
+        for index in range(number - 1)
+    ]
     return render_template(
         "scenarios/step.html", run=run, pull=pull, number=number, step=run.steps[number - 1],
         result=run.results[number - 1], mine=run.runner_id == current_user.id,
         stale=run.head_sha != pull.head_sha, title=f"Step {number} of {len(run.steps)}",
+        scenario=session.get(Scenario, run.scenario_id), earlier=earlier,
     )  # fmt: skip
 
 
