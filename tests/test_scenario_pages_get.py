@@ -91,3 +91,37 @@ def test_a_step_page_names_the_scenario_and_pr_and_shows_earlier_verdicts(
     assert "Do 3" not in earlier  # the step at hand is not an earlier one
     first = member_client.get(f"/scenario-runs/{run.id}/steps/1").get_data(as_text=True)
     assert 'id="earlier-steps"' not in first
+
+
+def test_the_scenarios_list_shows_where_each_gates_and_its_latest_run(
+    member_client: FlaskClient, session: Session
+) -> None:
+    pull = add_pull(session, add_repository(session), 15)
+    member = session.scalars(select(User).where(User.username == "member")).one()
+    steps = [{"action": "Pay", "expected": "Paid"}]
+    gating, idle = Scenario(title="Gating", steps=steps), Scenario(title="Idle", steps=steps)
+    session.add_all([gating, idle])
+    session.flush()
+    session.add(ScenarioAttachment(pull_request_id=pull.id, scenario_id=gating.id, attached_by="x"))
+    for results in ([{"status": "fail", "note": ""}], [{"status": "pass", "note": ""}]):
+        session.add(
+            ScenarioRun(
+                pull_request_id=pull.id,
+                scenario_id=gating.id,
+                head_sha=pull.head_sha,
+                runner_id=member.id,
+                runner_name="member",
+                steps=steps,
+                results=results,
+            )
+        )
+        session.flush()
+    session.commit()
+
+    page = member_client.get("/scenarios").get_data(as_text=True)
+
+    gating_row = page[page.index(">Gating<") :].split("</tr>")[0]
+    idle_row = page[page.index(">Idle<") :].split("</tr>")[0]
+    assert f"#{pull.number}</a>" in gating_row
+    assert ">passed</a>" in gating_row  # the newest run, not the failed one before it
+    assert "not run" in idle_row

@@ -21,7 +21,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from pullre import events
-from pullre.models import PullRequest, Scenario
+from pullre.models import PullRequest, Scenario, ScenarioRun
 from pullre.scenarios import acceptance as scenarios
 from pullre.scenarios import authoring, gate
 from pullre.scenarios.markdown import ParsedScenario, ScenarioFormatError, parse, parse_labels
@@ -43,10 +43,27 @@ class ScenarioForm(FlaskForm):  # type: ignore[misc]
 
 @blueprint.get("/scenarios")
 def index() -> str:
-    rows = get_session().scalars(
-        select(Scenario).where(Scenario.pull_request_id.is_(None)).order_by(Scenario.title)
+    """Each scenario with the open PRs it gates now and its latest run's outcome."""
+    session = get_session()
+    rows = list(
+        session.scalars(
+            select(Scenario).where(Scenario.pull_request_id.is_(None)).order_by(Scenario.title)
+        )
     )
-    return render_template("scenarios/index.html", scenarios=list(rows), title="Scenarios")
+    latest: dict[int, ScenarioRun] = {}
+    for run in session.scalars(
+        select(ScenarioRun)
+        .where(ScenarioRun.scenario_id.in_([s.id for s in rows]))
+        .order_by(ScenarioRun.started_at, ScenarioRun.id)
+    ):
+        latest[run.scenario_id] = run  # the newest one wins
+    return render_template(
+        "scenarios/index.html",
+        scenarios=rows,
+        gated={s.id: authoring.gated_pulls(session, s) for s in rows},
+        latest={i: (run, scenarios.outcome(run)) for i, run in latest.items()},
+        title="Scenarios",
+    )
 
 
 def _parsed(form: ScenarioForm) -> ParsedScenario | None:
