@@ -10,7 +10,7 @@ time it does what the world would have done since the last pass, then runs the p
    the controller DB as the visit link records them (``sleep.touch``; a reviewer who finds the
    environment asleep presses **wake**, ``actions.wake``);
 3. the agent of every box EC2 shows running deploys what its environment asks for, reported
-   through ``deploys.record_step`` (fetch running, health ok), so it is ready at this step;
+   through ``agent_reports.record_step`` (fetch running, health ok), so it is ready at this step;
 4. ``reconcile.run_pass`` with the replay's clock, prices and policies, reporting to the fake
    GitHub included (the whole pass, as the controller runs it).
 
@@ -57,7 +57,7 @@ from bench.fleet_ports import FleetEc2, FleetGitHub
 from pullre import migrate
 from pullre.config import PoolSettings
 from pullre.db import make_engine, make_session_factory
-from pullre.environments import actions, deploys
+from pullre.environments import actions, agent_reports, deploys
 from pullre.environments.active import active_environment
 from pullre.models import (
     ACTIVE_ENVIRONMENT_STATUSES,
@@ -367,7 +367,7 @@ class Replay:
                     continue
                 sha = environment.pull_request.head_sha
                 for step, status in (("fetch", StepStatus.RUNNING), ("health", StepStatus.OK)):
-                    deploys.record_step(
+                    agent_reports.record_step(
                         session, server, environment_id=environment.id, head_sha=sha,
                         step=step, status=status, log="", clock=self.clock,
                     )  # fmt: skip
