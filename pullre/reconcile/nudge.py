@@ -41,6 +41,45 @@ SKIPPED_RETRIES = 15
 FOLLOW_UP_DELAY = 1.0
 
 
+class _Coalescing:
+    """One thread running ``job`` whenever asked; asks while it runs make one more run."""
+
+    def __init__(self, owner: Nudger, name: str, job: Callable[[], None]) -> None:
+        self._owner, self._job = owner, job
+        self.pending = False
+        self.running = False
+        #: Runs finished (done, skipped or failed), for the log and the tests.
+        self.done = 0
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
+
+    def ask(self) -> None:
+        with self._owner.changed:
+            if not self._owner.closed:
+                self.pending = True
+                self._owner.changed.notify_all()
+
+    @property
+    def idle(self) -> bool:
+        return not (self.pending or self.running)
+
+    def _work(self) -> None:
+        changed = self._owner.changed
+        while True:
+            with changed:
+                changed.wait_for(lambda: self.pending or self._owner.closed)
+                if self._owner.closed:
+                    return
+                self.pending = False  # asks from now on are for the run after this one
+                self.running = True
+            try:
+                self._job()
+            finally:
+                with changed:
+                    self.running = False
+                    self.done += 1
+                    changed.notify_all()
+
+
 class Nudger:
     """A worker running a reconcile pass whenever nudged (coalescing nudges), and one reporting
     to GitHub after each pass."""
@@ -69,72 +108,52 @@ class Nudger:
         self._follow_up_delay = follow_up_delay
         self._adapters: tuple[GitHub, Ec2, StagingDatabase | None] | None = None
         self._adapters_lock = threading.Lock()
-        self._changed = threading.Condition()
-        self._pending = False
-        self._running = False
-        self._report_pending = False
-        self._reporting = False
-        self._closed = False
-        #: Nudges received and passes finished (run or skipped), for the log and the tests.
+        self.changed = threading.Condition()
+        self.closed = False
+        #: Nudges received, for the log and the tests.
         self.nudges = 0
-        self.passes = 0
         self.last_report: PassReport | None = None
-        #: Report runs finished (done or skipped), and the errors of the last one.
-        self.reports = 0
+        #: The errors of the last report run.
         self.last_report_errors: list[str] | None = None
-        self._thread = threading.Thread(target=self._work, name="pullre-nudger", daemon=True)
-        self._reporter = threading.Thread(
-            target=self._report_work, name="pullre-reporter", daemon=True
-        )
-        self._thread.start()
-        self._reporter.start()
+        self._passes = _Coalescing(self, "pullre-nudger", self._run_once)
+        self._reports = _Coalescing(self, "pullre-reporter", self._report_once)
+        self._passes.thread.start()
+        self._reports.thread.start()
+
+    @property
+    def passes(self) -> int:
+        """Passes finished (run or skipped)."""
+        return self._passes.done
+
+    @property
+    def reports(self) -> int:
+        """Report runs finished (done or skipped)."""
+        return self._reports.done
 
     def nudge(self, reason: str = "") -> None:
         """Ask for a pass soon; never blocks on the pass, so a request can call it."""
-        with self._changed:
-            if self._closed:
+        with self.changed:
+            if self.closed:
                 return
             self.nudges += 1
-            self._pending = True
-            self._changed.notify_all()
+        self._passes.ask()
         log.debug("pass nudged: %s", reason or "no reason given")
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no pass or report runs or is pending; False if ``timeout`` passed first."""
-        with self._changed:
-            return self._changed.wait_for(
-                lambda: (
-                    not (self._pending or self._running)
-                    and not (self._report_pending or self._reporting)
-                ),
-                timeout=timeout,
+        with self.changed:
+            return self.changed.wait_for(
+                lambda: self._passes.idle and self._reports.idle, timeout=timeout
             )
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop taking nudges and let a running pass finish (up to ``timeout``)."""
-        with self._changed:
-            self._closed = True
-            self._pending = False
-            self._report_pending = False
-            self._changed.notify_all()
-        self._thread.join(timeout)
-        self._reporter.join(timeout)
-
-    def _work(self) -> None:
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._pending or self._closed)
-                if self._closed:
-                    return
-                self._pending = False  # nudges from now on ask for the pass after this one
-                self._running = True
-            try:
-                self._run_once()
-            finally:
-                with self._changed:
-                    self._running = False
-                    self.passes += 1
-                    self._changed.notify_all()
+        with self.changed:
+            self.closed = True
+            self._passes.pending = self._reports.pending = False
+            self.changed.notify_all()
+        self._passes.thread.join(timeout)
+        self._reports.thread.join(timeout)
 
     def _run_once(self) -> None:
         adapters = self._build_adapters()
@@ -155,7 +174,7 @@ class Nudger:
                 return
             self.last_report = report
             if not report.skipped:
-                self._nudge_reporter()
+                self._reports.ask()
                 log.info(
                     "nudged pass done in %.1fs: %d assigned, %d released, %d errors",
                     time.monotonic() - started,
@@ -164,38 +183,10 @@ class Nudger:
                     len(report.errors),
                 )
                 if report.settling and self._sleep(self._follow_up_delay):
-                    self._follow_up()
+                    self._passes.ask()
                 return
             if attempt < self._skipped_retries and not self._sleep(self._skipped_retry_delay):
                 return
-
-    def _follow_up(self) -> None:
-        with self._changed:
-            if not self._closed:
-                self._pending = True
-                self._changed.notify_all()
-
-    def _nudge_reporter(self) -> None:
-        with self._changed:
-            if not self._closed:
-                self._report_pending = True
-                self._changed.notify_all()
-
-    def _report_work(self) -> None:
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._report_pending or self._closed)
-                if self._closed:
-                    return
-                self._report_pending = False  # a pass from now on asks for another report
-                self._reporting = True
-            try:
-                self._report_once()
-            finally:
-                with self._changed:
-                    self._reporting = False
-                    self.reports += 1
-                    self._changed.notify_all()
 
     def _report_once(self) -> None:
         adapters = self._build_adapters()
@@ -232,5 +223,5 @@ class Nudger:
 
     def _sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` unless closed meanwhile; True if the worker should go on."""
-        with self._changed:
-            return not self._changed.wait_for(lambda: self._closed, timeout=seconds)
+        with self.changed:
+            return not self.changed.wait_for(lambda: self.closed, timeout=seconds)
