@@ -30,8 +30,9 @@ from pullre.web import (
     github_users,
     health,
     metrics,
+    ports,
     pull_live,
-    pull_scenarios,
+    pull_scenarios,  # noqa: F401  importing it adds a PR's scenario routes to the blueprint
     pulls,
     repositories,
     repository_secrets,
@@ -117,6 +118,5 @@ def create_app(
     app.register_blueprint(metrics.blueprint)
     auth.csrf.exempt(metrics.blueprint)  # its own bearer token, like the agent API
     webhook.init_app(app, nudger)
-    servers.init_app(app, ec2)
-    app.extensions[pull_scenarios.GITHUB_FACTORY_KEY] = github
+    ports.init_app(app, ec2=ec2, github=github)
     return app

@@ -17,29 +17,23 @@ so their endpoints stay ``scenarios.*``; importing this module adds them, before
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from pullre.clock import Clock, system_clock
-from pullre.config import ConfigError, Settings
-from pullre.github.port import GitHub
+from pullre.config import Settings
+from pullre.github.port import GitHub, GitHubError
 from pullre.models import PullRequest, Scenario, ScenarioFetch, ScenarioRun
 from pullre.policies import sleep
 from pullre.scenarios import acceptance as scenarios
 from pullre.scenarios import gate
 from pullre.scenarios import sources as scenario_sources
-from pullre.web import activity, request_clock
+from pullre.web import activity, ports, request_clock
 from pullre.web.bounded_numbers import form_int
 from pullre.web.db_session import get_session, writing
 from pullre.web.scenarios import blueprint
-
-#: The GitHub port once built (tests put theirs here), and the factory create_app was given.
-GITHUB_KEY = "pullre.scenarios.github"
-GITHUB_FACTORY_KEY = "pullre.scenarios.github_factory"
 
 
 def _settings() -> Settings:
@@ -59,17 +53,10 @@ def _pull(pull_request_id: int) -> PullRequest:
 
 
 def _github() -> GitHub | None:
-    github: GitHub | None = current_app.extensions.get(GITHUB_KEY)
-    if github is None:
-        factory: Callable[[], GitHub] | None = current_app.extensions.get(GITHUB_FACTORY_KEY)
-        if factory is None:
-            return None
-        try:
-            github = factory()
-        except (ConfigError, OSError):
-            return None
-        current_app.extensions[GITHUB_KEY] = github
-    return github
+    try:
+        return ports.github()
+    except GitHubError:
+        return None
 
 
 def _read_repository(pull: PullRequest, *, force: bool = False) -> None:

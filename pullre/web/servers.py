@@ -11,12 +11,10 @@ readable) session cookie, and never redirected to, because a URL ends up in logs
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from flask import (
     Blueprint,
-    Flask,
     abort,
     current_app,
     flash,
@@ -33,13 +31,13 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, ValidationError
 
 from pullre.config import Settings
-from pullre.ec2.port import MIN_PAGE_SIZE, Ec2, Ec2Error, InstancePage
+from pullre.ec2.port import MIN_PAGE_SIZE, Ec2Error, InstancePage
 from pullre.models import Server
 from pullre.policies import office_hours
 from pullre.servers import power_rules
 from pullre.servers import registry as servers
 from pullre.servers import settings as server_settings
-from pullre.web import agent_bundle, request_clock
+from pullre.web import agent_bundle, ports, request_clock
 from pullre.web.auth import require_admin
 from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
@@ -47,33 +45,8 @@ from pullre.web.db_session import get_session
 blueprint = Blueprint("servers", __name__, url_prefix="/servers")
 blueprint.before_request(require_admin)
 
-_EC2_KEY = "pullre.ec2"
-_EC2_FACTORY_KEY = "pullre.ec2_factory"
-_ec2_lock = threading.Lock()
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-
-
-def init_app(app: Flask, ec2: Callable[[], Ec2] | None) -> None:
-    """Keep the injected factory: the port is built when first needed, so the app starts (and
-    serves every other page) without AWS credentials. None: the EC2 actions say it is missing."""
-    app.extensions[_EC2_FACTORY_KEY] = ec2
-    app.extensions[_EC2_KEY] = None
-
-
-def get_ec2() -> Ec2:
-    ec2: Ec2 | None = current_app.extensions.get(_EC2_KEY)
-    if ec2 is not None:
-        return ec2
-    with _ec2_lock:
-        ec2 = current_app.extensions.get(_EC2_KEY)
-        if ec2 is None:
-            factory: Callable[[], Ec2] | None = current_app.extensions.get(_EC2_FACTORY_KEY)
-            if factory is None:
-                raise Ec2Error("this controller was started without EC2 (no [aws] adapter)")
-            ec2 = factory()
-            current_app.extensions[_EC2_KEY] = ec2
-        return ec2
 
 
 def _strip(value: object) -> object:
@@ -112,7 +85,7 @@ def _ec2_listing() -> tuple[InstancePage | None, str | None]:
     tag = request.args.get("tag", "").strip()
     try:
         tag_filter = servers.parse_tag_filter(tag) if tag else None
-        return get_ec2().list_instances(tag_filter, request.args.get("page"), _page_size()), None
+        return ports.ec2().list_instances(tag_filter, request.args.get("page"), _page_size()), None
     except ValueError as exc:
         return None, str(exc)
     except Ec2Error as exc:
@@ -244,7 +217,7 @@ def _change(server_id: int, action: servers.Action) -> Response:
     session = get_session()
     server = get_server(server_id, in_pool=False)
     try:
-        state = action(session, get_ec2(), server)
+        state = action(session, ports.ec2(), server)
     except (servers.ServerError, Ec2Error) as exc:
         flash(str(exc), "error")
     else:
