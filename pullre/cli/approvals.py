@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullre import events
+from pullre.cli.arguments import AddCommand, full_name, registered
 from pullre.clock import system_clock
 from pullre.environments import clone_urls
-from pullre.identifiers import split_full_name
 from pullre.models import Approvers, PullRequest, Repository, Trust, User
 from pullre.trust import approval
 
-#: ``build_parser``'s helper: (name, function, help, parent) → the sub-parser.
-AddCommand = Callable[..., argparse.ArgumentParser]
 _SHA = re.compile(r"[0-9a-fA-F]{40}")
-
-
-def _full_name(value: str) -> tuple[str, str]:
-    try:
-        return split_full_name(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _sha(value: str) -> str:
@@ -50,9 +40,7 @@ def _clone_url(value: str) -> str:
 
 def _repository(session: Session, full_name: tuple[str, str]) -> Repository:
     owner, name = full_name
-    found = session.scalar(
-        select(Repository).where(Repository.owner == owner, Repository.name == name)
-    )
+    found = registered(session, full_name)
     if found is None:
         raise approval.ApprovalRefused(f"{owner}/{name} is not registered")
     return found
@@ -106,7 +94,7 @@ def add_commands(
     set_ = command(
         "set", repo_set, "whose PRs run without approval, and who may approve", repo_commands
     )
-    set_.add_argument("repository", type=_full_name, metavar="OWNER/NAME")
+    set_.add_argument("repository", type=full_name, metavar="OWNER/NAME")
     set_.add_argument(
         "--trust",
         choices=[t.value for t in Trust],
@@ -133,7 +121,7 @@ def add_commands(
         "let a waiting PR's head commit run (a push needs a new approval)",
         pull_commands,
     )
-    approve.add_argument("repository", type=_full_name, metavar="OWNER/NAME")
+    approve.add_argument("repository", type=full_name, metavar="OWNER/NAME")
     approve.add_argument("number", type=int, metavar="NUMBER")
     approve.add_argument("sha", type=_sha, metavar="SHA", help="the PR's head sha, in full")
     approve.add_argument(

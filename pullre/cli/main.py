@@ -21,9 +21,10 @@ from pullre.cli import approvals as cli_approvals
 from pullre.cli import secrets as cli_secrets
 from pullre.cli import server_settings as cli_server_settings
 from pullre.cli import servers as cli_servers
+from pullre.cli.arguments import full_name
 from pullre.db import make_engine, make_session_factory
 from pullre.environments.status import pull_request_views
-from pullre.identifiers import GITHUB_LOGIN, is_schema_name, split_full_name
+from pullre.identifiers import GITHUB_LOGIN, is_schema_name
 from pullre.models import GithubUser, Repository, Role
 from pullre.servers import registry as servers
 from pullre.startup import (
@@ -44,13 +45,6 @@ def _schema(value: str) -> str:
             f"{value!r} is not a schema name (letters, digits, underscores; at most 64)"
         )
     return value
-
-
-def _full_name(value: str) -> tuple[str, str]:
-    try:
-        return split_full_name(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _login(value: str) -> str:
@@ -161,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     repo = commands.add_parser("repo", help="repositories pullre follows")
     repo_commands = repo.add_subparsers(dest="repo_command", required=True, metavar="COMMAND")
     add = command("add", repo_add, "follow a GitHub repository", repo_commands)
-    add.add_argument("repository", type=_full_name, metavar="OWNER/NAME")
+    add.add_argument("repository", type=full_name, metavar="OWNER/NAME")
     add.add_argument("--base-schema", type=_schema, help="schema each PR's schema is cloned from")
     add.add_argument("--label", help="only PRs with this label get an environment")
     command("list", repo_list, "list followed repositories", repo_commands)

@@ -15,27 +15,17 @@ import getpass
 import sys
 from collections.abc import Callable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pullre.cli.arguments import AddCommand, full_name, registered
 from pullre.clock import system_clock
-from pullre.identifiers import split_full_name
 from pullre.models import Repository
 from pullre.secret_key import resolve_secret_key
 from pullre.secrets import store
 from pullre.secrets.names import SecretError
 from pullre.startup import EXIT_FAILURE, settings_or_exit
 
-#: ``build_parser``'s helper: (name, function, help, parent) → the sub-parser.
-AddCommand = Callable[..., argparse.ArgumentParser]
 Command = Callable[[Session, argparse.Namespace], None]
-
-
-def _full_name(value: str) -> tuple[str, str]:
-    try:
-        return split_full_name(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _refusals_end_the_command(func: Command) -> Command:
@@ -52,9 +42,7 @@ def _refusals_end_the_command(func: Command) -> Command:
 
 def _repository(session: Session, full_name: tuple[str, str]) -> Repository:
     owner, name = full_name
-    found = session.scalar(
-        select(Repository).where(Repository.owner == owner, Repository.name == name)
-    )
+    found = registered(session, full_name)
     if found is None:
         raise SecretError(f"{owner}/{name} is not registered")
     return found
@@ -124,12 +112,12 @@ def add_commands(
         "set a secret; its value is read from standard input (no echo at a terminal)",
         secret_commands,
     )
-    add.add_argument("repository", type=_full_name, metavar="OWNER/NAME")
+    add.add_argument("repository", type=full_name, metavar="OWNER/NAME")
     add.add_argument("name", metavar="NAME", help="an environment variable name, e.g. STRIPE_KEY")
     shown = command(
         "list", secret_list, "a repository's secret names, when and by whom set", secret_commands
     )
-    shown.add_argument("repository", type=_full_name, metavar="OWNER/NAME")
+    shown.add_argument("repository", type=full_name, metavar="OWNER/NAME")
     remove = command("remove", secret_remove, "remove a secret", secret_commands)
-    remove.add_argument("repository", type=_full_name, metavar="OWNER/NAME")
+    remove.add_argument("repository", type=full_name, metavar="OWNER/NAME")
     remove.add_argument("name", metavar="NAME")

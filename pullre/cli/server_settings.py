@@ -9,21 +9,18 @@ Failures are :class:`~pullre.servers.ServerError`, which the CLI prints as one l
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pullre.cli.arguments import AddCommand
 from pullre.models import Schedule, Server, utcnow
 from pullre.policies import office_hours
 from pullre.servers import settings as server_settings
 from pullre.servers.address import KEEP, check_app_port, set_address
 from pullre.servers.registry import ServerError, check_instance_id
 from pullre.startup import settings_or_exit
-
-#: ``build_parser``'s helper: (name, function, help, parent) → the sub-parser.
-AddCommand = Callable[..., argparse.ArgumentParser]
 
 
 def _price(value: str) -> Decimal:

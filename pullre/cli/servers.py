@@ -9,21 +9,18 @@ words. A server's price, address and office hours are ``server_settings``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pullre.cli import CommandError
+from pullre.cli.arguments import AddCommand
 from pullre.ec2.boto3_adapter import make_ec2
 from pullre.ec2.port import Ec2Error
 from pullre.models import Server, utcnow
 from pullre.servers import registry as servers
 from pullre.startup import settings_or_exit
-
-#: ``build_parser``'s helper: (name, function, help, parent) → the sub-parser.
-AddCommand = Callable[..., argparse.ArgumentParser]
 
 
 def _instance_id(value: str) -> str:
