@@ -123,9 +123,14 @@ def owner(session: Session, secret: str) -> tuple[ApiToken, User] | None:
     return token, user
 
 
+def due_for_marking(token: ApiToken, now: datetime) -> bool:
+    """Whether ``last_used_at`` is older than :data:`LAST_USED_PRECISION` (or unset)."""
+    return token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION
+
+
 def mark_used(token: ApiToken, now: datetime) -> bool:
-    """Move ``last_used_at`` on when it is older than the precision; True when it moved."""
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+    """Move ``last_used_at`` on when it is due; True when it moved."""
+    if due_for_marking(token, now):
         token.last_used_at = now
         return True
     return False

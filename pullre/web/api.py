@@ -77,7 +77,7 @@ def _authenticate() -> tuple[Response, int] | None:
     token, user = found
     g.api_user = SessionUser.of(user)
     now = clock()()
-    if token.last_used_at is None or now - token.last_used_at >= api_tokens.LAST_USED_PRECISION:
+    if api_tokens.due_for_marking(token, now):
         _mark_used(token.id, now)
     return None
 
