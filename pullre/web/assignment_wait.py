@@ -80,7 +80,11 @@ def answer(
     return found, digest(found), None
 
 
-def current(session: Session, server: Server, presented: str | None) -> Found:
+def current(
+    session: Session, server: Server, presented: str | None, *, fetch_token: bool = True
+) -> Found:
+    """The server's assignment now; ``fetch_token=False`` never asks GitHub for one (the wait's
+    polls, whose digest leaves it out anyway)."""
     settings: Settings = current_app.extensions["pullre.settings"]
     return deploys.assignment(
         session,
@@ -89,7 +93,7 @@ def current(session: Session, server: Server, presented: str | None) -> Found:
         secret_key=current_app.config["SECRET_KEY"],
         github_api_url=settings.github.api_url,
         presented_token=presented,
-        fetch_token=fetch_tokens.for_repository,
+        fetch_token=fetch_tokens.for_repository if fetch_token else None,
     )
 
 
@@ -102,18 +106,13 @@ def digest(found: Found) -> str:
 def _wait_for_change(server_id: int, presented: str | None, known: str, deadline: float) -> bool:
     """Poll in short read transactions until the digest differs from ``known`` or time is up."""
     read_factory: sessionmaker[Session] = current_app.extensions[READ_FACTORY_KEY]
-    settings: Settings = current_app.extensions["pullre.settings"]
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(POLL_INTERVAL_S, left))
         with read_factory() as reader, reader.no_autoflush:
             server = reader.get(Server, server_id)
             if server is None:
                 return True
-            found = deploys.assignment(
-                reader, server, staging_mysql_url=settings.staging_mysql.url,
-                secret_key=current_app.config["SECRET_KEY"],
-                github_api_url=settings.github.api_url, presented_token=presented,
-            )  # fmt: skip
+            found = current(reader, server, presented, fetch_token=False)
             # A token that would be issued now is news as well (the stay changed under it).
             issued = found is not None and found["environment_token"] is not None
             reader.rollback()  # drop what assignment() set in memory; nothing is written
