@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import select
 
 from pullre.clock import system_clock
 from pullre.models import Approvers, PullRequest, Repository, Role, User
-from pullre.reconcile.run import PassReport, run_pass
 from pullre.trust import approval
 from tests.reconcile_fixtures import NAME, OWNER, World
-
-PUBLIC = "https://pullre.example"
-
-
-def run(world: World) -> PassReport:
-    return run_pass(
-        world.engine,
-        world.github,
-        world.ec2.adapter,
-        include_drafts=False,
-        lease_ttl=timedelta(seconds=60),
-        public_url=PUBLIC,
-    )
+from tests.test_reporting import PUBLIC, run
 
 
 def the_comment(world: World, number: int) -> str:
