@@ -148,13 +148,7 @@ class Deploy:
             self.report("smoke", "skipped", "no fast [[smoke]] checks in .pullre.toml")
             return
         self.report("smoke", "running", f"{len(checks)} fast check(s)")
-        target = Target(
-            port=config.port,
-            cwd=checkout,
-            env=env,
-            database=self.assignment.database,
-            app=self.app,
-        )
+        target = self.smoke_target(config, checkout, env)
         try:
             report = run_smoke(checks, "fast", target, budget=SMOKE_BUDGET_S)
         finally:
@@ -186,13 +180,7 @@ class Deploy:
             self.report("smoke", "skipped", "no deep [[smoke]] checks in .pullre.toml")
             return
         self.report("smoke", "running", f"{len(checks)} check(s), deep tier")
-        target = Target(
-            port=config.port,
-            cwd=checkout,
-            env=env,
-            database=self.assignment.database,
-            app=self.app,
-        )
+        target = self.smoke_target(config, checkout, env)
         # One report of both tiers, labelled deep: each check keeps its own tier in the rows.
         try:
             fast = run_smoke(config.smoke, "fast", target, budget=SMOKE_BUDGET_S)
@@ -202,6 +190,16 @@ class Deploy:
         report = Report("deep", fast.results + deep.results, fast.time_ms + deep.time_ms)
         status = "ok" if report.status == "pass" else "failed"
         self.report("smoke", status, report.text(), report.to_json())
+
+    def smoke_target(self, config: RepoConfig, checkout: Path, env: Mapping[str, str]) -> Target:
+        """What the checks run against: the app's port, its checkout, environment and database."""
+        return Target(
+            port=config.port,
+            cwd=checkout,
+            env=env,
+            database=self.assignment.database,
+            app=self.app,
+        )
 
     def export(self, checkout: Path) -> str:
         """The commit as a plain tree of the app user's (no ``.git`` into the agent's repo)."""
