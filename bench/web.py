@@ -65,7 +65,7 @@ from pullre import migrate
 from pullre.accounts import api_tokens
 from pullre.accounts import user_accounts as accounts
 from pullre.config import WEB_THREADS, Settings, load_settings
-from pullre.db import make_engine, make_session_factory
+from pullre.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, make_session_factory
 from pullre.models import (
     Environment,
     EnvironmentStatus,
@@ -334,8 +334,14 @@ def writer(url: str) -> Iterator[subprocess.Popen[str]]:
     try:
         yield process
     finally:
+        # SIGINT lands once the writer's current statement returns, which may be a whole busy
+        # timeout later when immediate readers hold the lock: wait that long, then kill.
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
+        try:
+            process.communicate(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000 + 10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 def load(base: str, token: str, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
