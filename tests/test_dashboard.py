@@ -380,4 +380,4 @@ def test_query_count_does_not_grow_with_rows(
     print("\n".join(s.split("\n")[0][:90] for s in statements))
     assert counts[0] == counts[2], counts
     assert counts[1] == counts[3], counts
-    assert counts[0] <= 16, counts  # 12, and row details: PRs, attachments, scenarios, steps
+    assert counts[0] <= 17, counts  # 13, and row details: PRs, attachments, scenarios, steps

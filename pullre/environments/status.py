@@ -24,7 +24,7 @@ from pullre.models import (
     Server,
     StepStatus,
 )
-from pullre.reconcile.pool import queue_place, queued_environments
+from pullre.reconcile.pool import queue_order, queue_place
 from pullre.trust.approval import awaiting_approval
 
 TIMELINE_LENGTH = 20
@@ -78,8 +78,7 @@ class PullRequestView:
 
 def queue_positions(session: Session) -> dict[int, int]:
     """Environment id → 1-based place in the queue, in the order servers are handed out."""
-    queued = queued_environments(session)
-    return {env.id: place for place, env in enumerate(queued, start=1)}
+    return {env_id: place for place, env_id in enumerate(queue_order(session), start=1)}
 
 
 def pull_request_views(session: Session, *, include_closed: bool = False) -> list[PullRequestView]:

@@ -1,9 +1,10 @@
 """The dashboard's rows and pool summary, in a fixed number of queries whatever the page size.
 
 The dashboard is reloaded by every open browser tab every few seconds, so each read here is one
-statement over indexed columns: the PR's active environment, server and queue place come from
-one joined SELECT (the place as a correlated count over ``ix_environments_status_queued_at``),
-and smoke results for the whole page from one more.
+statement over indexed columns: the PR's active environment and server come from one joined
+SELECT, queue places from the queue's ids in serving order (one indexed scan: a correlated count
+per row cost a page of queued PRs 0.1 s with 700 waiting), and smoke results for the whole page
+from one more.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from pullre.environments.smoke_results import smoke_badges
+from pullre.environments.status import queue_positions
 from pullre.environments.visit_status import badge_label
 from pullre.github.port import web_url
 from pullre.models import (
@@ -27,7 +29,6 @@ from pullre.models import (
     Repository,
     Server,
 )
-from pullre.reconcile.pool import queue_place
 from pullre.trust.approval import head_waits
 
 PAGE_SIZE = 50
@@ -104,14 +105,6 @@ def _active_environment_join() -> ColumnElement[bool]:
     )
 
 
-def _queue_place() -> ColumnElement[int | None]:
-    """1-based place in the queue, the assignment order of ``pool.queued_environments``."""
-    place = queue_place(
-        Environment.queued_at, Environment.id, PullRequest.pinned_at.is_not(None)
-    ).correlate(Environment, PullRequest)
-    return case((Environment.status == EnvironmentStatus.QUEUED, place), else_=None)
-
-
 def _filtered(query: _Query, where: DashboardFilter) -> _Query:
     query = (
         query.select_from(PullRequest)
@@ -145,7 +138,6 @@ def dashboard_page(
                 Server.name,
                 Server.instance_id,
                 Server.staging_url,
-                _queue_place(),
                 Repository.trust,
             ),
             where,
@@ -157,9 +149,10 @@ def dashboard_page(
     )
     results = session.execute(query).all()
     smoke = smoke_badges(session, [row[3].id for row in results if row[3] is not None])
+    places = queue_positions(session)
     web = web_url(github_api_url)
     rows = []
-    for pull, owner, name, env, server_name, instance_id, url, place, trust in results:
+    for pull, owner, name, env, server_name, instance_id, url, trust in results:
         rows.append(
             DashboardRow(
                 pull_id=pull.id,
@@ -174,7 +167,7 @@ def dashboard_page(
                 status=badge_label(env) if env else None,
                 server=(server_name or instance_id) if instance_id else None,
                 staging_url=url or None,
-                queue_position=place,
+                queue_position=places.get(env.id) if env else None,
                 deployed_at=env.deployed_at if env else None,
                 smoke=smoke.get(env.id, ("none", "none"))[0] if env else "none",
                 smoke_text=smoke.get(env.id, ("none", "none"))[1] if env else "none",

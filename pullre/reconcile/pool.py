@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import ScalarSelect, SQLColumnExpression, and_, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy import (
+    ScalarSelect,
+    Select,
+    SQLColumnExpression,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from pullre import events
 from pullre.clock import Clock
@@ -30,6 +40,7 @@ from pullre.trust.approval import awaiting_approval
 #: EC2 states in which a free server may be handed to a PR. A server still ``stopping`` (or
 #: ``pending``) is left alone until a later pass sees it settle.
 ASSIGNABLE_STATES = frozenset({"stopped", "running"})
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
 def wants_environment(pull: PullRequest, repository: Repository, include_drafts: bool) -> bool:
@@ -124,15 +135,28 @@ def queue_place(
     )
 
 
-def queued_environments(session: Session) -> Sequence[Environment]:
-    """The queue in serving order: pinned PRs first (someone said they must be up), then FIFO."""
-    return session.scalars(
-        select(Environment)
-        .join(Environment.pull_request)
+def _in_queue_order(query: _Query) -> _Query:
+    """The serving order: pinned PRs first (someone said they must be up), then FIFO."""
+    return (
+        query.join(PullRequest, PullRequest.id == Environment.pull_request_id)
         .where(Environment.status == EnvironmentStatus.QUEUED)
         .order_by(PullRequest.pinned_at.is_(None), Environment.queued_at, Environment.id)
-        .options(joinedload(Environment.pull_request).joinedload(PullRequest.repository))
+    )
+
+
+def queued_environments(session: Session) -> Sequence[Environment]:
+    """The queue in serving order, each with its PR and repository loaded for the pass."""
+    return session.scalars(
+        _in_queue_order(select(Environment)).options(
+            contains_eager(Environment.pull_request).joinedload(PullRequest.repository)
+        )
     ).all()
+
+
+def queue_order(session: Session) -> list[int]:
+    """The queued environments' ids in serving order: what pages need to number the queue,
+    without loading 700 environments as objects to count them."""
+    return list(session.scalars(_in_queue_order(select(Environment.id))))
 
 
 def outside_office_hours(environment: Environment) -> bool:
