@@ -23,6 +23,7 @@ from pullre.startup import (
     EXIT_OK,
     add_config_argument,
     configure_logging,
+    freeze_startup_heap,
     require_migrated,
     settings_or_exit,
 )
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     host, port = controller.host, controller.port
     cherrypy.tree.graft(app, "/")
+    freeze_startup_heap()
     cherrypy.config.update(
         {
             "server.socket_host": host,

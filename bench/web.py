@@ -25,11 +25,15 @@ sessions every 50 ms, updating every environment and holding the lock 20 ms); an
 writer while every request reads through a write session (BEGIN IMMEDIATE), which is how pullre
 read before deferred read sessions: the named baseline for "pages stay fast while passes write".
 
+The app is as app.py serves it: its page cache (``pullre.web.page_cache``: the dashboard and the
+PR list computed once per commit, which the writer makes 14 times a second) and its start-up heap
+frozen out of the garbage collector's walks.
+
 Printed per endpoint and run: p50/p95 latency, requests per second, and ratios to the healthz
 floor; then p95 with the writer, immediate reads over deferred reads. Then the SQL statements
-one dashboard render and one API page issue (counted with a SQLAlchemy ``before_cursor_execute``
-listener on a direct, in-process render) beside the named baseline for query counts: a naive
-N+1 listing of the same PRs through lazy-loaded relationships.
+one dashboard render and one API page issue with the cache off (counted with a SQLAlchemy
+``before_cursor_execute`` listener on a direct, in-process render) beside the named baseline for
+query counts: a naive N+1 listing of the same PRs through lazy-loaded relationships.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ from pullre.models import (
     Server,
     utcnow,
 )
-from pullre.web import create_app
+from pullre.startup import freeze_startup_heap
+from pullre.web import create_app, page_cache
 from pullre.web.db_session import READ_FACTORY_KEY, WRITE_FACTORY_KEY
 
 USERNAME, PASSWORD = "bench-admin", "bench-password-123"
@@ -170,8 +175,9 @@ def seed(sessions: sessionmaker[Session], pulls: int, servers: int) -> str:
 
 @contextmanager
 def serving(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[tuple[str, Flask]]:
-    """The app in cheroot with app.py's thread pool size, on a free loopback port."""
+    """The app in cheroot with app.py's thread pool size and heap freeze, on a loopback port."""
     app = create_app(settings, session_factory=sessions)
+    freeze_startup_heap()
     server = wsgi.Server(("127.0.0.1", 0), app, numthreads=WEB_THREADS)
     server.prepare()
     thread = threading.Thread(target=server.serve, daemon=True)
@@ -216,6 +222,7 @@ def query_counts(
 ) -> dict[str, tuple[int, float]]:
     """(SQL statements, seconds) of one warm in-process request per page, and the naive listing."""
     app = create_app(settings, session_factory=sessions)
+    page_cache.init_app(app, None)  # count what a render computes, not a cache hit
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     csrf = _CSRF.search(page)

@@ -7,6 +7,7 @@ one readable message on stderr instead of tracebacks.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 
@@ -62,3 +63,17 @@ def require_migrated(engine: Engine) -> None:
             file=sys.stderr,
         )
         raise SystemExit(EXIT_FAILURE)
+
+
+def freeze_startup_heap() -> None:
+    """Put what start-up built (modules, the app, SQLAlchemy's mappers) out of the garbage
+    collector's sight, once a server is ready to serve.
+
+    Requests allocate many short-lived objects, so every few seconds under load Python's oldest
+    generation is collected, and that walks every live object while holding the GIL: with the
+    130,000 left from start-up it stopped every request for 60 ms (most of the dashboard's p95
+    under load, bench/web.py); without them, about 3 ms. Start-up objects live as long as the
+    process, so nothing collectable is hidden by the freeze.
+    """
+    gc.collect()
+    gc.freeze()

@@ -134,13 +134,36 @@ def _deploying(number: str, steps: list[DeployStep], now: datetime) -> str:
     return f"{number} is deploying: {deploy_progress(steps, now)}."
 
 
-def deploy_progress(steps: list[DeployStep], now: datetime) -> str:
-    """``step 3 of 7 (build) for 40 s``: where a deploy is, from its latest steps."""
+@dataclass(frozen=True)
+class DeployProgress:
+    """Where a deploy is, kept apart from the clock: the dashboard caches it, and says how long
+    the step has run as of each request."""
+
+    #: None until the agent reports a step.
+    step: str | None = None
+    #: The step's place in ``STEPS`` (1-based).
+    place: int = 0
+    since: datetime | None = None
+
+    def text(self, now: datetime) -> str:
+        """``step 3 of 7 (build) for 40 s``."""
+        if self.step is None:
+            return "waiting for its agent's first step"
+        return f"step {self.place} of {len(STEPS)} ({self.step}){_for(self.since, now)}"
+
+
+def progress_of(steps: list[DeployStep]) -> DeployProgress:
+    """Where a deploy is, from its latest steps."""
     if not steps:
-        return "waiting for its agent's first step"
+        return DeployProgress()
     current = next((s for s in reversed(steps) if s.status is StepStatus.RUNNING), steps[-1])
     place = STEPS.index(current.step) + 1 if current.step in STEPS else len(steps)
-    return f"step {place} of {len(STEPS)} ({current.step}){_for(current.reported_at, now)}"
+    return DeployProgress(step=current.step, place=place, since=current.reported_at)
+
+
+def deploy_progress(steps: list[DeployStep], now: datetime) -> str:
+    """``step 3 of 7 (build) for 40 s``: where a deploy is, from its latest steps."""
+    return progress_of(steps).text(now)
 
 
 def _for(since: datetime | None, now: datetime) -> str:

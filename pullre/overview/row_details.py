@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from pullre.environments.deploys import STEPS
-from pullre.environments.visit_status import deploy_progress
+from pullre.environments.visit_status import DeployProgress, progress_of
 from pullre.models import DeployStep, Environment, EnvironmentStatus, PullRequest, StepStatus
 from pullre.scenarios.acceptance import standings_for
 
@@ -27,18 +26,18 @@ class RowDetails:
     #: Scenarios passed on the head and attached in all; (0, 0) when none gates the PR.
     passed: int = 0
     scenarios: int = 0
-    #: ``step 3 of 7 (build) for 40 s`` while deploying, else "".
-    progress: str = ""
+    #: Where a deploy is while deploying (``step 3 of 7 (build)``, timed as of the request).
+    progress: DeployProgress | None = None
 
 
-def row_details(session: Session, pull_ids: Sequence[int], now: datetime) -> dict[int, RowDetails]:
+def row_details(session: Session, pull_ids: Sequence[int]) -> dict[int, RowDetails]:
     """PR id → its details, for the PRs of one dashboard page."""
     if not pull_ids:
         return {}
     pulls = list(session.scalars(select(PullRequest).where(PullRequest.id.in_(pull_ids))))
     standings = standings_for(session, pulls)
     deploying = {
-        pull_id: deploy_progress(steps, now)
+        pull_id: progress_of(steps)
         for pull_id, steps in _deploying_steps(session, pull_ids).items()
     }
     found = {}
@@ -49,7 +48,7 @@ def row_details(session: Session, pull_ids: Sequence[int], now: datetime) -> dic
             pinned_by=pull.pinned_by if pinned else None,
             passed=results.count("passed"),
             scenarios=len(results),
-            progress=deploying.get(pull.id, ""),
+            progress=deploying.get(pull.id),
         )
     return found
 

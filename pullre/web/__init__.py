@@ -30,6 +30,7 @@ from pullre.web import (
     github_users,
     health,
     metrics,
+    page_cache,
     ports,
     pull_live,
     pull_scenarios,  # noqa: F401  importing it adds a PR's scenario routes to the blueprint
@@ -87,6 +88,7 @@ def create_app(
         session_factory = make_session_factory(make_engine(settings.controller.database_url))
 
     db_session.init_app(app, session_factory)
+    page_cache.init_app(app, session_factory.kw.get("bind"))
     auth.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)

@@ -42,6 +42,7 @@ from pullre.web.api_pulls import (
 from pullre.web.auth import SessionUser
 from pullre.web.bounded_numbers import query_int
 from pullre.web.db_session import get_session, writing
+from pullre.web.page_cache import page_cache
 from pullre.web.request_clock import clock
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -132,8 +133,11 @@ def pulls() -> Response:
     if status is not None and status not in STATUS_FILTERS:
         raise BadRequest(f"'status' must be one of {', '.join(STATUS_FILTERS)}")
     page, per_page = _paging()
-    items, total = list_pulls(
-        get_session(), wanted, page=page, per_page=per_page, policies=_policies()
+    policies = _policies()
+    items, total = page_cache().get(
+        ("api pulls", wanted, page, per_page),
+        lambda: list_pulls(get_session(), wanted, page=page, per_page=per_page, policies=policies),
+        now=policies.now,  # idle times, expiry and cost so far are as of the request
     )
     return _page(items, total, page, per_page)
 

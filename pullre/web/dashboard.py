@@ -4,10 +4,13 @@ months, and the PRs pinned awake.
 
 The page refreshes its table in place: ``static/app.js`` asks for the same URL (filters and page
 included) with ``X-Requested-With: fetch`` and gets only the live fragment back, so a refresh
-never re-draws the charts or costs their queries.
+never re-draws the charts or costs their queries. What the page shows is the same for everyone,
+so it is read once per change of the DB (:mod:`pullre.web.page_cache`), however many tabs ask.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from flask import Blueprint, current_app, make_response, render_template, request
 from sqlalchemy import func, select
@@ -30,6 +33,7 @@ from pullre.overview.row_details import row_details, summary
 from pullre.servers.registry import age
 from pullre.web.bounded_numbers import lenient_query_int
 from pullre.web.db_session import get_session
+from pullre.web.page_cache import page_cache
 from pullre.web.request_clock import now as clock_now
 
 blueprint = Blueprint("dashboard", __name__)
@@ -52,40 +56,26 @@ def _filter() -> DashboardFilter:
 
 @blueprint.get("/")
 def index() -> Response:
-    session = get_session()
     settings: Settings = current_app.extensions["pullre.settings"]
     where = _filter()
-    result = dashboard_page(session, where, github_api_url=settings.github.api_url)
-    filtered = where.repository_id is not None or where.status is not None
     now = clock_now()
-    live: dict[str, object] = {
-        "result": result,
-        "pool": pool_summary(session),
-        "where": where,
-        "filtered": filtered,
-        "now": now,
-        "age": age,
-        "details": row_details(session, [row.pull_id for row in result.rows], now),
-        "summary": summary([row.status for row in result.rows]),
-        **(_setup_counts() if not result.total and not filtered else {}),
-    }
+    cache = page_cache()
+    live = cache.get(("dashboard", where), lambda: _live(settings, where))
+    shown = {**live, "where": where, "now": now, "age": age}
     if request.headers.get(FETCH_HEADER) == "fetch":
-        response = make_response(render_template("dashboard_live.html", **live))
+        response = make_response(render_template("dashboard_live.html", **shown))
         response.headers[FRAGMENT_HEADER] = "environments"
     else:
+        overview = {
+            **cache.get("dashboard choices and pins", _choices_and_pins),
+            **cache.summary("dashboard charts", lambda: _charts(settings, now)),
+        }
         response = make_response(
             render_template(
                 "dashboard.html",
-                **live,
-                repositories=repository_choices(session),
+                **shown,
+                **overview,
                 statuses=STATUS_CHOICES,
-                chart=usage_chart(hourly_usage(session, now), now),
-                costs=cost_chart(
-                    monthly_by_repository(session, months=MONTHS, now=now),
-                    now,
-                    settings.cost.currency,
-                ),
-                pinned=pinned_pulls(session),
                 refresh_seconds=REFRESH_SECONDS,
             )
         )
@@ -93,6 +83,39 @@ def index() -> Response:
     response.vary.add(FETCH_HEADER)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _live(settings: Settings, where: DashboardFilter) -> dict[str, object]:
+    """What the page and its refreshed fragment show: the same for everyone and whenever (times
+    are drawn as of the request), so cached until the next commit."""
+    session = get_session()
+    result = dashboard_page(session, where, github_api_url=settings.github.api_url)
+    filtered = where.repository_id is not None or where.status is not None
+    return {
+        "result": result,
+        "pool": pool_summary(session),
+        "filtered": filtered,
+        "details": row_details(session, [row.pull_id for row in result.rows]),
+        "summary": summary([row.status for row in result.rows]),
+        **(_setup_counts() if not result.total and not filtered else {}),
+    }
+
+
+def _choices_and_pins() -> dict[str, object]:
+    """The filters' choices and the pinned PRs: what only the full page shows, exactly."""
+    session = get_session()
+    return {"repositories": repository_choices(session), "pinned": pinned_pulls(session)}
+
+
+def _charts(settings: Settings, now: datetime) -> dict[str, object]:
+    """The week's use and the months' cost: summaries, a minute old at most."""
+    session = get_session()
+    return {
+        "chart": usage_chart(hourly_usage(session, now), now),
+        "costs": cost_chart(
+            monthly_by_repository(session, months=MONTHS, now=now), now, settings.cost.currency
+        ),
+    }
 
 
 def _setup_counts() -> dict[str, int]:
