@@ -19,18 +19,18 @@ then fires requests from a pool of threads (stdlib ``urllib``; bounded by ``--re
 * ``/`` — the dashboard, logged in with a session cookie;
 * ``/api/v1/pulls`` — the JSON listing (default page), with a bearer API token.
 
-The load runs three times against the same app: quiet; with a writer (a third process holding
+The load runs four times against the same app: quiet; with a writer (a third process holding
 SQLite's write lock the way a reconcile pass does: a write transaction through pullre's write
-sessions every 50 ms, updating every environment and holding the lock 20 ms); and with the same
-writer while every request reads through a write session (BEGIN IMMEDIATE), which is how pullre
-read before deferred read sessions: the named baseline for "pages stay fast while passes write".
-
-The app is as app.py serves it: its page cache (``pullre.web.page_cache``: the dashboard and the
-PR list computed once per commit, which the writer makes 14 times a second) and its start-up heap
-frozen out of the garbage collector's walks.
+sessions every 50 ms, updating every environment and holding the lock 20 ms); with the same
+writer and the page cache off (``pullre.web.page_cache``: the dashboard and the PR list are
+otherwise computed once per commit, which this writer makes 14 times a second); and with the
+cache off while every request reads through a write session (BEGIN IMMEDIATE), which is how
+pullre read before deferred read sessions and the cache: the named baseline for "pages stay fast
+while passes write". The app's start-up heap is frozen out of the garbage collector's walks, as
+app.py does.
 
 Printed per endpoint and run: p50/p95 latency, requests per second, and ratios to the healthz
-floor; then p95 with the writer, immediate reads over deferred reads. Then the SQL statements
+floor; then p95 with the writer, each baseline over this. Then the SQL statements
 one dashboard render and one API page issue with the cache off (counted with a SQLAlchemy
 ``before_cursor_execute`` listener on a direct, in-process render) beside the named baseline for
 query counts: a naive N+1 listing of the same PRs through lazy-loaded relationships.
@@ -91,6 +91,10 @@ USERNAME, PASSWORD = "bench-admin", "bench-password-123"
 WRITER_HOLD_S = 0.02
 WRITER_PAUSE_S = 0.05
 REPOSITORIES = 20
+#: The runs with the writer: pullre as it is, its page cache off, and how it read before.
+THIS = "writer"
+CACHE_OFF = "writer, page cache off"
+BEFORE = "writer, page cache off, immediate reads (before)"
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -429,21 +433,23 @@ def main() -> int:
         with serving(settings, sessions) as (base, app):
             runs["quiet"] = load(base, token, args)
             with writer(url):
-                runs["writer, deferred reads"] = load(base, token, args)
+                runs[THIS] = load(base, token, args)
+                page_cache.init_app(app, None)
+                runs[CACHE_OFF] = load(base, token, args)
                 # The baseline: every request through a write session, as before read sessions.
                 app.extensions[READ_FACTORY_KEY] = app.extensions[WRITE_FACTORY_KEY]
-                runs["writer, immediate reads"] = load(base, token, args)
+                runs[BEFORE] = load(base, token, args)
         engine.dispose()
     for name, results in runs.items():
         print(f"\n== {name}")
         report(results)
-    print(f"\n{'p95 with the writer':<22}{'deferred ms':>12}{'immediate ms':>14}{'ratio':>8}")
+    print(f"\n{'p95 with the writer, ms':<24}{'this':>8}{'cache off':>11}{'ratio':>7}"
+          f"{'before':>9}{'ratio':>7}")  # fmt: skip
     for endpoint in runs["quiet"]:
-        deferred = runs["writer, deferred reads"][endpoint]["p95"]
-        immediate = runs["writer, immediate reads"][endpoint]["p95"]
+        this, off, before = (runs[run][endpoint]["p95"] for run in (THIS, CACHE_OFF, BEFORE))
         print(
-            f"{endpoint:<22}{deferred * 1000:>12.1f}{immediate * 1000:>14.1f}"
-            f"{immediate / deferred if deferred else float('nan'):>8.1f}"
+            f"{endpoint:<24}{this * 1000:>8.1f}{off * 1000:>11.1f}{off / this:>7.1f}"
+            f"{before * 1000:>9.1f}{before / this:>7.1f}"
         )
     queries(counts)
     return 0
