@@ -33,7 +33,7 @@ from pullre.models import (
     StepStatus,
 )
 from pullre.web import create_app
-from pullre.web.page_cache import PageCache
+from pullre.web.page_cache import PageCache, page_cache
 from pullre.web.request_clock import CLOCK_KEY
 from tests.clock import MovingClock
 from tests.web_fixtures import PASSWORD, logged_in_client, make_settings
@@ -199,6 +199,8 @@ def file_app(file_engine: Engine, tmp_path: Path) -> Iterator[tuple[Flask, sessi
         session.commit()
     app = create_app(settings, session_factory=factory)
     yield app, factory
+    with app.app_context():
+        page_cache().close()  # its own connection to the file
 
 
 def test_the_dashboard_shows_another_process_commit_on_the_next_request(
