@@ -43,6 +43,11 @@ class DataVersion:
             return cls(None)
         return cls(database, uri=uri)
 
+    @property
+    def available(self) -> bool:
+        """Whether :meth:`current` gives numbers (False: it is always None)."""
+        return self._database is not None
+
     def current(self) -> int | None:
         """The version now; it differs from an earlier answer iff someone committed since."""
         if self._database is None:

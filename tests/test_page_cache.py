@@ -112,10 +112,10 @@ def test_there_is_no_version_where_no_other_connection_shares_the_data(
     mysql = create_engine("mysql+pymysql://pullre@127.0.0.1:1/pullre")  # never connects
     try:
         with file_engine.connect() as connection:  # the tests' rolled-back transaction
-            assert DataVersion.of(connection).current() is None
-        assert DataVersion.of(in_memory).current() is None
-        assert DataVersion.of(mysql).current() is None
-        assert DataVersion.of(None).current() is None
+            versions = [DataVersion.of(connection)]
+        versions += [DataVersion.of(in_memory), DataVersion.of(mysql), DataVersion.of(None)]
+        assert [(v.available, v.current()) for v in versions] == [(False, None)] * 4
+        assert DataVersion.of(file_engine).available
     finally:
         in_memory.dispose()
         mysql.dispose()

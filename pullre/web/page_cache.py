@@ -65,7 +65,7 @@ class PageCache:
         """``compute()``'s value for ``key``, recomputed at most every ``summary_seconds``: for
         summaries of days and months (a week's chart, a month's cost), where a minute's lag is
         invisible and a recompute on every commit would be most of the page's cost."""
-        if self._version.current() is None:
+        if not self._version.available:
             return compute()
         return cast(_Value, self._summaries(key, compute))
 
