@@ -18,6 +18,9 @@
 ``agent``
     The agent on a fresh workdir against ``fake_controller``; ``agent.run()`` is one pass.
     Teardown stops any app the agent left running.
+``make_agent``
+    ``make_agent(settings, environ)``: an agent of other settings (another controller, a
+    token of its own); teardown stops the apps of every agent it made.
 ``app_user``
     The real OS user ``pullre-app`` PR code runs as (session-wide): created here when the tests
     run as root and it is missing (``.ci/run`` creates it too); without root the tests fail
@@ -348,16 +351,32 @@ class Agent:
         return True
 
 
+MakeAgent = Callable[[AgentSettings, dict[str, str]], Agent]
+
+
 @pytest.fixture
-def agent(fake_controller: FakeController, tmp_path: Path) -> Iterator[Agent]:
+def make_agent() -> Iterator[MakeAgent]:
+    """``make_agent(settings, environ)``: an agent whose app, if it started one, is stopped at
+    teardown (the app outlives the agent's pass by design, so nothing else would stop it)."""
+    made: list[Agent] = []
+
+    def make(settings: AgentSettings, environ: dict[str, str]) -> Agent:
+        made.append(Agent(settings=settings, environ=environ))
+        return made[-1]
+
+    yield make
+    for helper in made:
+        app = helper.state().app if helper.settings.workdir.exists() else None
+        if app is not None:
+            supervisor.stop(app.pid, app.start_time, timeout=5)
+
+
+@pytest.fixture
+def agent(fake_controller: FakeController, tmp_path: Path, make_agent: MakeAgent) -> Agent:
     settings = same_user_settings(fake_controller.url, TOKEN, tmp_path / "agent")
     environ = {key: value for key, value in os.environ.items() if not key.startswith("PULLRE_")}
     environ["PULLRE_AGENT_TOKEN"] = TOKEN  # as on a box configured through the environment
-    helper = Agent(settings=settings, environ=environ)
-    yield helper
-    app = helper.state().app
-    if app is not None:
-        supervisor.stop(app.pid, app.start_time, timeout=5)
+    return make_agent(settings, environ)
 
 
 APP_USER = "pullre-app"

@@ -16,6 +16,7 @@ from tests.agent_fixtures import (
     Agent,
     AssignPr,
     FakeController,
+    MakeAgent,
     OriginRepo,
     assign_on_controller,
     pullre_toml,
@@ -56,7 +57,7 @@ def cli(live_server: LiveServer, tmp_path: Path, *args: str, stdin: str = "") ->
 
 
 def test_a_secret_set_with_the_cli_reaches_the_app_and_never_a_stored_log(
-    live_server: LiveServer, git_origin: OriginRepo, tmp_path: Path
+    live_server: LiveServer, git_origin: OriginRepo, tmp_path: Path, make_agent: MakeAgent
 ) -> None:
     build = ["sh", "-c", 'printf "building with %s\\n" "$SAMPLE_SECRET"']
     sha = git_origin.commit({".pullre.toml": pullre_toml(git_origin.port, build=build) + SMOKE})
@@ -73,7 +74,7 @@ def test_a_secret_set_with_the_cli_reaches_the_app_and_never_a_stored_log(
     assert listed.startswith("SAMPLE_SECRET\tset ")
     assert VALUE not in listed
 
-    agent = Agent(same_user_settings(live_server.url, assigned.token, tmp_path / "agent"), {})
+    agent = make_agent(same_user_settings(live_server.url, assigned.token, tmp_path / "agent"), {})
     agent.run()
 
     env = json.loads(agent.get(git_origin.port, "/env"))

@@ -36,6 +36,7 @@ from tests.agent_fixtures import (
     Agent,
     AssignPr,
     FakeController,
+    MakeAgent,
     OriginRepo,
     assign_on_controller,
     same_user_settings,
@@ -120,6 +121,7 @@ def test_the_agent_fetches_private_code_with_the_token_the_controller_minted(
     git_origin: OriginRepo,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    make_agent: MakeAgent,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     sha = git_origin.commit({"README": "private\n"})
@@ -129,9 +131,7 @@ def test_the_agent_fetches_private_code_with_the_token_the_controller_minted(
     )
     set_clone_url(app_controller, private_server.publish("acme", "shop", git_origin.path / ".git"))
     workdir = tmp_path / "agent"
-    agent = Agent(
-        settings=same_user_settings(app_controller.url, assigned.token, workdir), environ={}
-    )
+    agent = make_agent(same_user_settings(app_controller.url, assigned.token, workdir), {})
 
     assert agent.run() == 0
     assert agent.get(git_origin.port) == f"ok {sha}"
@@ -169,6 +169,7 @@ def test_an_expired_token_fails_the_fetch_step_clearly(
     private_server: private_git.PrivateGitServer,
     git_origin: OriginRepo,
     tmp_path: Path,
+    make_agent: MakeAgent,
 ) -> None:
     app_controller.standin.set_token_lifetime(7, timedelta(seconds=-30))  # expired when minted
     sha = git_origin.commit({"README": "private\n"})
@@ -177,9 +178,8 @@ def test_an_expired_token_fails_the_fetch_step_clearly(
         app_controller.sessions, git_origin, 6, sha, instance_id="i-0000006a"
     )
     set_clone_url(app_controller, private_server.publish("acme", "shop", git_origin.path / ".git"))
-    agent = Agent(
-        settings=same_user_settings(app_controller.url, assigned.token, tmp_path / "agent"),
-        environ={},
+    agent = make_agent(
+        same_user_settings(app_controller.url, assigned.token, tmp_path / "agent"), {}
     )
 
     agent.run()
