@@ -56,6 +56,7 @@ from pullre.models import Environment, EnvironmentStatus, PullRequest, Repositor
 from pullre.reconcile.nudge import Nudger
 from pullre.reconcile.run import run_configured_pass
 from pullre.sandbox import cloud, processes
+from pullre.sandbox.loopback import free_port
 from pullre.sandbox.sample_repo import NAME, OWNER, SampleRepo
 from pullre.servers.registry import register_server
 from pullre.web import create_app
@@ -329,9 +330,7 @@ def build(
     stopping = threading.Event()
     cron_every = None if variant == "pullre" else agent_cron_interval
     agents = {
-        iid: Agent(
-            iid, _free_port(), home / f"agent-{n}", cron_every, stopping, agent_loop_interval
-        )
+        iid: Agent(iid, free_port(), home / f"agent-{n}", cron_every, stopping, agent_loop_interval)
         for n, iid in enumerate(instance_ids, start=1)
     }
     with sessions() as session:
@@ -414,12 +413,3 @@ def _settings(
     )
     ini.chmod(0o600)
     return load_settings(ini, environ={})
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        chosen: int = sock.getsockname()[1]
-        return chosen

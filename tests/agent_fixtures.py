@@ -42,7 +42,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +62,7 @@ from sqlalchemy.orm import Session
 from pullre.agent import cleanup, deploy, state, supervisor
 from pullre.agent.settings import AgentSettings
 from pullre.models import Environment, EnvironmentStatus, PullRequest, Repository, Server
+from pullre.sandbox.loopback import free_port
 from pullre.servers.registry import register_server
 
 SAMPLE_APP = Path(__file__).parent / "sample_app" / "app.py"
@@ -180,13 +180,6 @@ def fake_controller() -> Iterator[FakeController]:
     yield controller
     server.shutdown()
     server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -21,7 +21,7 @@ import pymysql
 from sqlalchemy import make_url
 
 from pullre.sandbox import processes
-from tests.agent_fixtures import free_port
+from pullre.sandbox.loopback import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 120.0

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import make_url
 
 from pullre.agent.assignment import Database
+from pullre.sandbox.loopback import free_port
 from pullre.smoke import results as smoke_results
 from pullre.smoke import runner as smoke
-from tests.agent_fixtures import free_port
 
 
 @dataclass

@@ -12,7 +12,6 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import pymysql
 from sqlalchemy import URL
+
+from pullre.sandbox.loopback import free_port
 
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 START_DEADLINE_S = 60.0
@@ -73,7 +74,7 @@ class ThrowawayServer:
     def _launch(cls, server_bin: str, workdir: Path) -> ThrowawayServer:
         log = workdir / "error.log"
         log.unlink(missing_ok=True)
-        port = _free_port()
+        port = free_port()
         argv = [
             server_bin,
             "--no-defaults",  # never read /etc/mysql: it names the system server's socket and dirs
@@ -225,13 +226,6 @@ def _is_mariadb(server_bin: str) -> bool:
 def _user_option() -> list[str]:
     # mysqld refuses to run as root unless told to; as anyone else the option is not needed.
     return ["--user=root"] if os.geteuid() == 0 else []
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -38,6 +38,7 @@ from pullre.reconcile.run import run_configured_pass
 from pullre.sandbox import cloud, processes, staging, statefile
 from pullre.sandbox.agents import LocalAgent
 from pullre.sandbox.control import ControlServer
+from pullre.sandbox.loopback import free_port
 from pullre.sandbox.sample_repo import NAME, OWNER, SampleRepo
 from pullre.servers.registry import register_server
 from pullre.staging_db.database import PyMysqlStagingDatabase
@@ -109,7 +110,7 @@ def _serve(stack: ExitStack, home: Path, host: str, port: int, stopping: threadi
     sessions = make_session_factory(engine)
     ec2 = make_ec2(settings.aws)
     agents = [
-        LocalAgent(iid, _free_port(), home / f"agent-{n}", ec2, stopping)
+        LocalAgent(iid, free_port(), home / f"agent-{n}", ec2, stopping)
         for n, iid in enumerate(instance_ids, start=1)
     ]
     password = secrets.token_urlsafe(12)
@@ -232,15 +233,6 @@ def _settings(
     ini.chmod(0o600)
     # No environment layer: the user's own PULLRE_* settings must not leak into the toy.
     return load_settings(ini, environ={})
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        chosen: int = sock.getsockname()[1]
-        return chosen
 
 
 def _banner(
