@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, create_engine, update
+from sqlalchemy import Engine, create_engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pullre import migrate
@@ -25,7 +25,6 @@ from pullre.data_version import DataVersion
 from pullre.db import make_engine, make_session_factory
 from pullre.models import (
     DeployStep,
-    Environment,
     EnvironmentStatus,
     PullRequest,
     Repository,
@@ -36,6 +35,7 @@ from pullre.web import create_app
 from pullre.web.page_cache import PageCache, page_cache
 from pullre.web.request_clock import CLOCK_KEY
 from tests.clock import MovingClock
+from tests.page_seeds import add_pull, add_repository
 from tests.web_fixtures import PASSWORD, logged_in_client, make_settings
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -50,22 +50,11 @@ def file_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _add_pull(factory: sessionmaker[Session], number: int, **environment: object) -> int:
+def _add_pull(factory: sessionmaker[Session], number: int, status: EnvironmentStatus) -> int:
+    """A PR of acme/shop with an environment in ``status``, committed; its id."""
     with factory() as session:
-        repository = session.get(Repository, 1) or Repository(
-            id=1, owner="acme", name="shop", base_schema="shop"
-        )
-        pull = PullRequest(
-            repository=repository,
-            number=number,
-            title=f"Change {number}",
-            author_login="alice",
-            head_ref=f"change-{number}",
-            head_sha=f"{number:040x}",
-            opened_at=T0,
-        )
-        session.add(pull)
-        session.add(Environment(pull_request=pull, **environment))
+        repository = session.scalar(select(Repository)) or add_repository(session)
+        pull = add_pull(session, repository, number, status=status, title=f"Change {number}")
         session.commit()
         return pull.id
 
