@@ -1,4 +1,5 @@
-"""What every entry point does first: parse ``--config``, load settings, set up logging.
+"""What every entry point does first (parse ``--config``, load settings, set up logging) and a
+long-running server does last before serving (freeze its start-up heap).
 
 Entry points are ``main(argv) -> int`` (httpie-style), so failures become exit statuses and
 one readable message on stderr instead of tracebacks.
